@@ -1,0 +1,51 @@
+"""statechart: hierarchical statecharts with W3C SCXML semantics, authored in YAML.
+
+    machine = statechart.load("machines/order/v2.yaml")
+    instance = machine.start()
+    result = instance.send("CHECKOUT")
+"""
+
+from .clock import Clock, SystemClock, VirtualClock
+from .errors import (
+    DefinitionMismatchError,
+    EventlessLoopError,
+    InstanceDoneError,
+    LoadError,
+    Problem,
+    SnapshotFormatError,
+    StatechartError,
+    UnhandledEventError,
+    UnknownEventError,
+)
+from .events import Event
+from .instance import Instance, SendResult
+from .interpreter import ActionContext, Effect, PendingSend
+from .machine import Machine, load, loads
+from .snapshot import Snapshot
+
+__all__ = [
+    "load",
+    "loads",
+    "Machine",
+    "Instance",
+    "SendResult",
+    "Snapshot",
+    "Event",
+    "Effect",
+    "PendingSend",
+    "ActionContext",
+    "Clock",
+    "SystemClock",
+    "VirtualClock",
+    "StatechartError",
+    "LoadError",
+    "Problem",
+    "DefinitionMismatchError",
+    "SnapshotFormatError",
+    "UnknownEventError",
+    "UnhandledEventError",
+    "EventlessLoopError",
+    "InstanceDoneError",
+]
+
+__version__ = "0.1.0"

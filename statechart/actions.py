@@ -1,0 +1,184 @@
+"""Executable content compiled into closures over the step context.
+
+Each ``make_*`` function returns the callable stored in :class:`model.Action`. They are built
+once at load; at run time an action is one call that reads the context the interpreter hands
+it (``interpreter.ActionContext``). A failing action raises; the interpreter turns that into
+``error.execution`` and skips the rest of its block, as SCXML prescribes.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+from .durations import parse_duration
+from .expressions import Expression
+
+__all__ = [
+    "Payload",
+    "make_payload",
+    "make_assign",
+    "make_raise",
+    "make_send",
+    "make_cancel",
+    "make_log",
+    "make_if",
+    "make_foreach",
+    "make_emit",
+    "make_call",
+    "run_actions",
+]
+
+Run = Callable[[Any], None]
+Payload = Callable[[Any], Any]
+
+
+def evaluate(expression: Expression, ctx: Any) -> Any:
+    return expression.evaluate(ctx.data, ctx.event, ctx.In, ctx.system)
+
+
+def _no_payload(ctx: Any) -> None:
+    return None
+
+
+def make_payload(spec: dict[str, Expression | Any] | Expression | None) -> Payload:
+    """A payload is a mapping of key -> expression (other values are literals) or one expression."""
+    if spec is None:
+        return _no_payload
+    if isinstance(spec, Expression):
+        evaluate_one = spec.evaluate
+
+        def single(ctx: Any) -> Any:
+            return evaluate_one(ctx.data, ctx.event, ctx.In, ctx.system)
+
+        return single
+    items = tuple(spec.items())
+
+    def mapping(ctx: Any) -> dict[str, Any]:
+        data, event, in_state, system = ctx.data, ctx.event, ctx.In, ctx.system
+        return {
+            key: value.evaluate(data, event, in_state, system) if isinstance(value, Expression) else value
+            for key, value in items
+        }
+
+    return mapping
+
+
+def run_actions(actions: Sequence[Any], ctx: Any) -> None:
+    for action in actions:
+        action.run(ctx)
+
+
+def make_assign(path: tuple[str, ...], expression: Expression) -> Run:
+    """Assign to a data key or a dotted path; containers on the path are copied, never mutated,
+    so the snapshot the step started from stays intact."""
+    evaluate_value = expression.evaluate
+    key = path[0]
+    if len(path) == 1:
+
+        def assign_key(ctx: Any) -> None:
+            data = ctx.data
+            if key not in data:
+                raise KeyError(f"cannot assign to {key!r}: it is not a declared data key")
+            data[key] = evaluate_value(data, ctx.event, ctx.In, ctx.system)
+
+        return assign_key
+
+    def assign_path(ctx: Any) -> None:
+        data = ctx.data
+        value = evaluate_value(data, ctx.event, ctx.In, ctx.system)
+        container: dict[str, Any] = data
+        for depth, step in enumerate(path[:-1]):
+            child = container.get(step)
+            if not isinstance(child, dict):
+                where = ".".join(path[: depth + 1])
+                raise KeyError(f"cannot assign to {'.'.join(path)!r}: {where!r} is not a mapping")
+            child = dict(child)
+            container[step] = child
+            container = child
+        container[path[-1]] = value
+
+    return assign_path
+
+
+def make_raise(event: str, payload: Payload) -> Run:
+    def raise_event(ctx: Any) -> None:
+        ctx.raise_event(event, payload(ctx))
+
+    return raise_event
+
+
+def make_send(
+    event: str | None,
+    event_expr: Expression | None,
+    delay: float | None,
+    delay_expr: Expression | None,
+    send_id: str | None,
+    payload: Payload,
+) -> Run:
+    def send(ctx: Any) -> None:
+        name = event if event_expr is None else str(evaluate(event_expr, ctx))
+        seconds = delay if delay_expr is None else parse_duration(evaluate(delay_expr, ctx))
+        ctx.send(name, payload(ctx), delay=seconds or 0.0, id=send_id)
+
+    return send
+
+
+def make_cancel(send_id: str | None, send_id_expr: Expression | None) -> Run:
+    def cancel(ctx: Any) -> None:
+        ctx.cancel(send_id if send_id_expr is None else str(evaluate(send_id_expr, ctx)))
+
+    return cancel
+
+
+def make_log(label: str | None, expression: Expression | None) -> Run:
+    def log(ctx: Any) -> None:
+        ctx.log(label, None if expression is None else evaluate(expression, ctx))
+
+    return log
+
+
+def make_if(branches: tuple[tuple[Expression | None, tuple[Any, ...]], ...]) -> Run:
+    def if_(ctx: Any) -> None:
+        for condition, actions in branches:
+            if condition is None or evaluate(condition, ctx):
+                for action in actions:
+                    action.run(ctx)
+                return
+
+    return if_
+
+
+def make_foreach(array: Expression, item: str, index: str | None, actions: tuple[Any, ...]) -> Run:
+    """SCXML 4.6: iterate over a shallow copy, so the body may change the array safely."""
+
+    def foreach(ctx: Any) -> None:
+        values = evaluate(array, ctx)
+        if isinstance(values, dict):
+            values = list(values.values())
+        elif not isinstance(values, (list, tuple)):
+            raise TypeError(f"foreach needs a list, got {type(values).__name__}")
+        for position, value in enumerate(list(values)):
+            ctx.data[item] = value
+            if index is not None:
+                ctx.data[index] = position
+            for action in actions:
+                action.run(ctx)
+
+    return foreach
+
+
+def make_emit(event: str, payload: Payload) -> Run:
+    def emit(ctx: Any) -> None:
+        ctx.emit(event, payload(ctx))
+
+    return emit
+
+
+def make_call(name: str, function: Callable[[Any], Any]) -> Run:
+    def call(ctx: Any) -> None:
+        ctx.prepare_for_python()
+        function(ctx)
+
+    call.__name__ = f"call_{name}"
+    return call
+

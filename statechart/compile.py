@@ -1,0 +1,885 @@
+"""Located YAML values -> :class:`model.MachineModel`.
+
+The compiler checks everything it can before a machine runs (keys, ids, targets, expressions,
+durations, Python bindings) and reports every problem at once with ``file:line:col`` and a
+hint. It resolves targets, assigns document order, and precomputes ancestors and default
+entries, so the interpreter never has to look anything up by walking the tree.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import importlib
+import importlib.util
+import json
+import keyword
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable, Iterable, Mapping
+
+import attrs
+
+from . import actions as act
+from .durations import parse_duration
+from .errors import LoadError, Problem
+from .events import DESCRIPTOR_PATTERN, normalize_descriptor
+from .expressions import RESERVED_NAMES, SAFE_BUILTINS, Expression, ExpressionSyntaxError, compile_expression
+from .model import ROOT, Action, Location, MachineModel, State, StateKind, Transition
+from .yaml_loader import LocatedList, LocatedMap, Mark
+
+__all__ = ["compile_machine"]
+
+MACHINE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
+STATE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
+DATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+FILE_VERSION = re.compile(r"^v(\d+)\.ya?ml$")
+
+TOP_KEYS = ("machine", "version", "description", "initial", "data", "python", "states", "invariant")
+STATE_KEYS = {
+    StateKind.ATOMIC: ("type", "description", "invariant", "entry", "exit", "on", "always", "after"),
+    StateKind.COMPOUND: ("type", "description", "invariant", "initial", "states", "entry", "exit",
+                         "on", "always", "after", "on_done"),
+    StateKind.PARALLEL: ("type", "description", "invariant", "states", "entry", "exit", "on",
+                         "always", "after", "on_done"),
+    StateKind.FINAL: ("type", "description", "entry", "exit", "done_data"),
+    StateKind.HISTORY: ("type", "description", "history", "target", "actions"),
+}
+ALL_STATE_KEYS = sorted({key for keys in STATE_KEYS.values() for key in keys})
+TRANSITION_KEYS = ("target", "cond", "guard", "actions", "type", "description")
+ACTION_VERBS = ("assign", "raise", "send", "cancel", "log", "if", "foreach", "emit")
+IF_KEYS = ("if", "then", "elif", "else")
+
+
+def _closest(word: str, choices: Iterable[str]) -> str | None:
+    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"did you mean {match[0]!r}?" if match else None
+
+
+class _Compiler:
+    """Holds the problems found so far and the tables built while walking the document."""
+
+    def __init__(self, file: str, actions: Mapping[str, Callable], guards: Mapping[str, Callable],
+                 base_dir: Path) -> None:
+        self.file = file
+        self.base_dir = base_dir
+        self.problems: list[Problem] = []
+        self.actions = dict(actions)
+        self.guards = dict(guards)
+        self.modules: list[Any] = []
+        self.machine_name = ""
+        # state id -> (raw mapping, kind, parent id, mark of the id)
+        self.raw_states: dict[str, tuple[LocatedMap, StateKind, str, Mark]] = {}
+        self.children: dict[str, list[str]] = {ROOT: []}
+        self.events: set[str] = set()
+        self.wildcard = False
+
+    # -- reporting ---------------------------------------------------------------------
+    def problem(self, mark: Mark, message: str, hint: str | None = None) -> None:
+        self.problems.append(Problem(self.file, mark.line, mark.column, message, hint))
+
+    def location(self, mark: Mark) -> Location:
+        return Location(self.file, mark.line, mark.column)
+
+    def unknown_keys(self, mapping: LocatedMap, allowed: Iterable[str], what: str,
+                     extra_hint: str | None = None) -> None:
+        allowed = tuple(allowed)
+        for key in mapping:
+            if key not in allowed:
+                hint = _closest(key, allowed) or extra_hint or f"{what} accepts: {', '.join(allowed)}"
+                self.problem(mapping.key_marks[key], f"unknown key {key!r} in {what}", hint)
+
+    # -- expressions -------------------------------------------------------------------
+    def expression(self, text: Any, mark: Mark, what: str) -> Expression | None:
+        if isinstance(text, bool) or not isinstance(text, (str, int, float)):
+            self.problem(mark, f"{what} must be an expression string, got {type(text).__name__}")
+            return None
+        try:
+            return compile_expression(str(text), machine_name=self.machine_name)
+        except ExpressionSyntaxError as error:
+            column = mark.column + (1 if mark.quoted else 0)
+            if "\n" not in str(text):
+                column += error.offset
+            self.problem(Mark(mark.line, column), f"{what}: {error.message}", f"in {str(text)!r}")
+            return None
+
+    def payload(self, spec: Any, mark: Mark, what: str) -> act.Payload:
+        if spec is None:
+            return act.make_payload(None)
+        if isinstance(spec, LocatedMap):
+            compiled: dict[str, Any] = {}
+            for key, value in spec.items():
+                if isinstance(value, str):
+                    compiled[key] = self.expression(value, spec.value_marks[key], f"{what} {key!r}")
+                else:
+                    self.check_json(value, spec.value_marks[key], f"{what} {key!r}")
+                    compiled[key] = _plain(value)
+            return act.make_payload(compiled)
+        if isinstance(spec, str):
+            return act.make_payload(self.expression(spec, mark, what))
+        self.problem(mark, f"{what} must be a mapping of key -> expression, or one expression")
+        return act.make_payload(None)
+
+    def check_json(self, value: Any, mark: Mark, what: str) -> None:
+        if isinstance(value, (str, int, float, bool)) or value is None:
+            return
+        if isinstance(value, list):
+            for item, item_mark in zip(value, getattr(value, "item_marks", [mark] * len(value))):
+                self.check_json(item, item_mark, what)
+            return
+        if isinstance(value, dict):
+            for key, item in value.items():
+                self.check_json(item, getattr(value, "value_marks", {}).get(key, mark), what)
+            return
+        self.problem(mark, f"{what}: {value!r} is not JSON-compatible")  # pragma: no cover
+
+    # -- python bindings ---------------------------------------------------------------
+    def load_modules(self, spec: Any, mark: Mark) -> tuple[str, ...]:
+        names = [spec] if isinstance(spec, str) else spec
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            self.problem(mark, "`python` must be a module name or a list of them",
+                         "a dotted module (myapp.actions) or a .py file beside the YAML (actions.py)")
+            return ()
+        marks = getattr(names, "item_marks", [mark])
+        for name, name_mark in zip(names, marks):
+            try:
+                self.modules.append(_import(name, self.base_dir))
+            except Exception as error:  # noqa: BLE001 - any import failure is the author's to fix
+                self.problem(name_mark, f"cannot import Python module {name!r}: {error}")
+        return tuple(names)
+
+    def bound(self, name: str, table: dict[str, Callable], mark: Mark, what: str) -> Callable | None:
+        function = table.get(name)
+        if function is None:
+            for module in self.modules:
+                candidate = getattr(module, name, None)
+                if callable(candidate):
+                    function = candidate
+                    break
+        if function is None:
+            known = set(table) | {n for m in self.modules for n in dir(m) if not n.startswith("_")}
+            hint = _closest(name, known) or (
+                f"pass {what}s={{{name!r}: ...}} to statechart.load() or name a module under `python:`"
+            )
+            self.problem(mark, f"unknown {what} {name!r}", hint)
+        return function
+
+    # -- the document --------------------------------------------------------------------
+    def machine(self, doc: Any) -> MachineModel | None:
+        if not isinstance(doc, LocatedMap):
+            self.problem(getattr(doc, "mark", Mark(1, 1)), "a machine file must be a mapping",
+                         "it needs `machine`, `version` and `states`")
+            return None
+        self.unknown_keys(doc, TOP_KEYS, "the machine")
+        for required in ("machine", "version", "states"):
+            if required not in doc:
+                self.problem(doc.mark, f"missing required key {required!r}")
+        name = doc.get("machine")
+        if "machine" in doc and (not isinstance(name, str) or not MACHINE_NAME.match(name)):
+            self.problem(doc.value_marks["machine"], f"machine name {name!r} is not valid",
+                         "use lower case letters, digits and _, starting with a letter")
+        self.machine_name = name if isinstance(name, str) else ""
+        version = doc.get("version")
+        if "version" in doc:
+            if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+                self.problem(doc.value_marks["version"], f"version {version!r} is not an integer >= 1")
+            else:
+                self.check_file_name(version, doc.value_marks["version"])
+        python_modules = self.load_modules(doc["python"], doc.value_marks["python"]) if "python" in doc else ()
+
+        states = doc.get("states")
+        if "states" in doc:
+            if not isinstance(states, LocatedMap) or not states:
+                self.problem(doc.value_marks["states"], "`states` must be a non-empty mapping of state id -> state")
+            else:
+                self.collect_states(states, ROOT)
+        data_spec = doc.get("data") or {}
+        initial_data = self.data(data_spec, doc.value_marks.get("data", doc.mark))
+
+        built = self.build_states(doc)
+        if self.problems or built is None:
+            return None
+        events = frozenset(e for e in self.events if e != "*")
+        return MachineModel(
+            name=name,
+            version=version,
+            states=built,
+            initial_data=initial_data,
+            data_spec=_plain(data_spec),
+            definition_hash=definition_hash(doc),
+            events=events,
+            wildcard=self.wildcard,
+            source=self.file,
+            description=doc.get("description"),
+            python_modules=python_modules,
+            raw=doc,
+        )
+
+    def check_file_name(self, version: int, mark: Mark) -> None:
+        path = Path(self.file)
+        match = FILE_VERSION.match(path.name)
+        if match and int(match.group(1)) != version:
+            self.problem(mark, f"version {version} disagrees with the file name {path.name!r}",
+                         f"a file named {path.name} must say `version: {int(match.group(1))}`")
+        folder = path.parent.name
+        if match and path.parent.parent.name == "machines" and self.machine_name and folder != self.machine_name:
+            self.problem(mark, f"machine {self.machine_name!r} is stored in machines/{folder}/",
+                         f"move it to machines/{self.machine_name}/ or rename the machine")
+
+    def data(self, spec: Any, mark: Mark) -> Callable[[Any], dict[str, Any]]:
+        if not isinstance(spec, LocatedMap):
+            if spec:
+                self.problem(mark, "`data` must be a mapping of data key -> initial value")
+            return lambda ctx: ctx.data
+        entries: list[tuple[str, Any, bool]] = []
+        for key, value in spec.items():
+            key_mark = spec.key_marks[key]
+            if not DATA_KEY.match(key) or keyword.iskeyword(key):
+                self.problem(key_mark, f"data key {key!r} is not a valid name",
+                             "use letters, digits and _, not starting with a digit")
+            elif key in RESERVED_NAMES or key in SAFE_BUILTINS:
+                self.problem(key_mark, f"data key {key!r} would hide the built-in name {key!r} in expressions",
+                             "choose another name")
+            if isinstance(value, LocatedMap) and set(value) == {"expr"}:
+                expression = self.expression(value["expr"], value.value_marks["expr"], f"data {key!r}")
+                entries.append((key, expression, True))
+            else:
+                self.check_json(value, spec.value_marks[key], f"data {key!r}")
+                entries.append((key, _plain(value), False))
+
+        def initial_data(ctx: Any) -> dict[str, Any]:
+            """SCXML 5.3: a value that fails to evaluate leaves the key None and raises error.execution."""
+            data: dict[str, Any] = ctx.data
+            for key, value, computed in entries:
+                if not computed:
+                    data[key] = _copy(value)
+                    continue
+                try:
+                    data[key] = value.evaluate(data, ctx.event, ctx.In, ctx.system)
+                except Exception as error:  # noqa: BLE001
+                    data[key] = None
+                    ctx.error(error, f"data {key!r}")
+            return data
+
+        return initial_data
+
+    # -- states: first pass collects ids, kinds and the tree -----------------------------
+    def collect_states(self, states: LocatedMap, parent: str) -> None:
+        for state_id, body in states.items():
+            mark = states.key_marks[state_id]
+            if not STATE_ID.match(state_id):
+                self.problem(mark, f"state id {state_id!r} is not valid",
+                             "use letters, digits, _ and -, starting with a letter or _ (no dots)")
+                continue
+            if state_id in self.raw_states:
+                first = self.raw_states[state_id][3]
+                self.problem(mark, f"duplicate state id {state_id!r}",
+                             f"state ids are unique in the whole machine; first defined at line {first.line}")
+                continue
+            if body is None:
+                body = LocatedMap(states.value_marks[state_id])
+            if not isinstance(body, LocatedMap):
+                self.problem(states.value_marks[state_id], f"state {state_id!r} must be a mapping")
+                continue
+            kind = self.kind_of(state_id, body)
+            self.raw_states[state_id] = (body, kind, parent, mark)
+            self.children.setdefault(parent, []).append(state_id)
+            self.children.setdefault(state_id, [])
+            children = body.get("states")
+            if isinstance(children, LocatedMap):
+                self.collect_states(children, state_id)
+            elif "states" in body and children is not None:
+                self.problem(body.value_marks["states"], f"`states` of {state_id!r} must be a mapping")
+
+    def kind_of(self, state_id: str, body: LocatedMap) -> StateKind:
+        declared = body.get("type")
+        if declared is None:
+            return StateKind.COMPOUND if body.get("states") else StateKind.ATOMIC
+        try:
+            kind = StateKind(declared)
+        except ValueError:
+            choices = [k.value for k in StateKind]
+            self.problem(body.value_marks["type"], f"unknown state type {declared!r} for {state_id!r}",
+                         _closest(str(declared), choices) or f"one of {', '.join(choices)}")
+            return StateKind.COMPOUND if body.get("states") else StateKind.ATOMIC
+        if kind is StateKind.ATOMIC and body.get("states"):
+            self.problem(body.value_marks["type"], f"state {state_id!r} is declared atomic but has child states")
+        if kind is StateKind.COMPOUND and not body.get("states"):
+            self.problem(body.value_marks["type"], f"compound state {state_id!r} has no child states")
+        return kind
+
+    # -- states: second pass builds the model ------------------------------------------
+    def build_states(self, doc: LocatedMap) -> dict[str, State] | None:
+        order = {ROOT: -1}
+        ancestors: dict[str, tuple[str, ...]] = {ROOT: ()}
+        for index, (state_id, (_, _, parent, _)) in enumerate(self.raw_states.items()):
+            order[state_id] = index
+            ancestors[state_id] = (parent,) + ancestors[parent]
+        self.order, self.ancestors = order, ancestors
+
+        built: dict[str, State] = {}
+        root_initial = self.initial(ROOT, doc, doc.mark)
+        built[ROOT] = State(
+            id=ROOT, kind=StateKind.COMPOUND, parent=ROOT, children=tuple(self.children[ROOT]),
+            order=-1, depth=0, ancestors=(), initial=root_initial, entry=(), exit=(), transitions=(),
+            invariant=doc.get("invariant"), location=self.location(doc.mark),
+        )
+        for state_id, (body, kind, parent, mark) in self.raw_states.items():
+            built[state_id] = self.state(state_id, body, kind, parent, mark)
+        return built if not self.problems else None
+
+    def state(self, state_id: str, body: LocatedMap, kind: StateKind, parent: str, mark: Mark) -> State:
+        self.unknown_keys(body, STATE_KEYS[kind], f"{kind.value} state {state_id!r}",
+                          None if kind in (StateKind.COMPOUND, StateKind.PARALLEL) else
+                          f"a {kind.value} state accepts only: {', '.join(STATE_KEYS[kind])}")
+        children = tuple(self.children[state_id])
+        parent_kind = self.raw_states[parent][1] if parent != ROOT else StateKind.COMPOUND
+        entry: list[tuple[Action, ...]] = []
+        exit_: list[tuple[Action, ...]] = []
+        transitions: list[Transition] = []
+        initial = None
+        history_deep = False
+        done_data = None
+
+        if kind is StateKind.HISTORY:
+            if parent == ROOT or parent_kind not in (StateKind.COMPOUND, StateKind.PARALLEL):
+                self.problem(mark, f"history state {state_id!r} must be the child of a compound or parallel state",
+                             "move it inside the state whose history it keeps")
+            mode = body.get("history", "shallow")
+            if mode not in ("shallow", "deep"):
+                self.problem(body.value_marks["history"], f"history must be 'shallow' or 'deep', not {mode!r}",
+                             _closest(str(mode), ("shallow", "deep")))
+            history_deep = mode == "deep"
+            initial = self.history_default(state_id, body, parent, mark)
+        elif kind is StateKind.PARALLEL:
+            regions = [c for c in children if self.raw_states[c][1] is not StateKind.HISTORY]
+            if len(regions) < 2:
+                self.problem(mark, f"parallel state {state_id!r} has {len(regions)} region(s)",
+                             "a parallel state needs at least two child regions; use a compound state otherwise")
+        elif kind is StateKind.COMPOUND:
+            initial = self.initial(state_id, body, mark)
+
+        if kind is StateKind.FINAL and "done_data" in body:
+            done_data = self.payload(body["done_data"], body.value_marks["done_data"], f"done_data of {state_id!r}")
+
+        for key, blocks in (("entry", entry), ("exit", exit_)):
+            if key in body:
+                actions = self.action_list(body[key], body.value_marks[key], f"{key} of {state_id!r}")
+                if actions:
+                    blocks.append(actions)
+
+        if kind is not StateKind.HISTORY:
+            transitions = self.state_transitions(state_id, body, kind, entry, exit_)
+
+        return State(
+            id=state_id,
+            kind=kind,
+            parent=parent,
+            children=children,
+            order=self.order[state_id],
+            depth=len(self.ancestors[state_id]),
+            ancestors=self.ancestors[state_id],
+            initial=initial,
+            entry=tuple(entry),
+            exit=tuple(exit_),
+            transitions=tuple(transitions),
+            history_deep=history_deep,
+            done_data=done_data,
+            done_data_spec=_plain(body.get("done_data")),
+            invariant=body.get("invariant"),
+            description=body.get("description"),
+            location=self.location(mark),
+        )
+
+    def state_transitions(self, state_id: str, body: LocatedMap, kind: StateKind,
+                          entry: list[tuple[Action, ...]], exit_: list[tuple[Action, ...]]) -> list[Transition]:
+        transitions: list[Transition] = []
+        on = body.get("on")
+        if "on" in body:
+            if not isinstance(on, LocatedMap):
+                self.problem(body.value_marks["on"], "`on` must be a mapping of event -> transition(s)")
+            else:
+                for key, spec in on.items():
+                    events = self.descriptors(key, on.key_marks[key])
+                    transitions += self.transition_list(state_id, key, events, spec, on.value_marks[key])
+        if "always" in body:
+            transitions += self.transition_list(state_id, "always", (), body["always"], body.value_marks["always"])
+        if "after" in body:
+            after = body["after"]
+            if not isinstance(after, LocatedMap):
+                self.problem(body.value_marks["after"], "`after` must be a mapping of duration -> transition(s)")
+            else:
+                sends, cancels = [], []
+                for index, (key, spec) in enumerate(after.items()):
+                    try:
+                        seconds = parse_duration(key)
+                    except ValueError as error:
+                        self.problem(after.key_marks[key], str(error))
+                        continue
+                    event = f"after.{index}.{state_id}"
+                    send_id = f"after.{index}.{state_id}"
+                    sends.append(Action("send", f"send {event} after {key}", act.make_send(
+                        event, None, seconds, None, send_id, act.make_payload(None)),
+                        {"send": {"event": event, "delay": key, "id": send_id}}, self.location(after.key_marks[key])))
+                    cancels.append(Action("cancel", f"cancel {send_id}", act.make_cancel(send_id, None),
+                                          {"cancel": send_id}, self.location(after.key_marks[key])))
+                    for transition in self.transition_list(state_id, f"after {key}", (event,), spec,
+                                                           after.value_marks[key]):
+                        transitions.append(_with_delay(transition, seconds))
+                if sends:
+                    entry.append(tuple(sends))
+                    exit_.append(tuple(cancels))
+        if "on_done" in body:
+            event = f"done.state.{state_id}"
+            self.events.add(event)
+            transitions += self.transition_list(state_id, "on_done", (event,), body["on_done"],
+                                                body.value_marks["on_done"])
+        for order, transition in enumerate(transitions):
+            transitions[order] = _with_order(transition, order)
+        return transitions
+
+    def descriptors(self, key: str, mark: Mark) -> tuple[str, ...]:
+        tokens = key.split()
+        if not tokens:
+            self.problem(mark, "an empty event name", "write the event name, `*` or a prefix like `error.*`")
+        result = []
+        for token in tokens:
+            if not DESCRIPTOR_PATTERN.match(token):
+                self.problem(mark, f"{token!r} is not a valid event descriptor",
+                             "event names are dotted words: PAY, order.paid, error.* or *")
+                continue
+            descriptor = normalize_descriptor(token)
+            if descriptor == "*":
+                self.wildcard = True
+            self.events.add(descriptor)
+            result.append(descriptor)
+        return tuple(result)
+
+    def transition_list(self, source: str, key: str, events: tuple[str, ...], spec: Any,
+                        mark: Mark) -> list[Transition]:
+        items: list[tuple[Any, Mark]]
+        if isinstance(spec, LocatedList):
+            items = list(zip(spec, spec.item_marks))
+            if not items:
+                self.problem(mark, f"the transition list for {key!r} is empty")
+        else:
+            items = [(spec, mark)]
+        result = []
+        for index, (item, item_mark) in enumerate(items):
+            transition = self.transition(source, f"{source}:{key}:{index}", events, item, item_mark)
+            if transition is not None:
+                result.append(transition)
+        return result
+
+    def transition(self, source: str, transition_id: str, events: tuple[str, ...], spec: Any,
+                   mark: Mark) -> Transition | None:
+        targets: tuple[str, ...] = ()
+        check = None
+        cond_text = guard_name = description = None
+        actions: tuple[Action, ...] = ()
+        internal = False
+        if isinstance(spec, str):
+            targets = self.targets(spec, mark)
+        elif isinstance(spec, LocatedMap):
+            self.unknown_keys(spec, TRANSITION_KEYS, "a transition")
+            if "target" in spec and spec["target"] is not None:
+                targets = self.targets(spec["target"], spec.value_marks["target"])
+            if "cond" in spec and "guard" in spec:
+                self.problem(spec.key_marks["guard"], "a transition takes `cond` or `guard`, not both",
+                             "combine them in one named guard or one expression")
+            if "cond" in spec:
+                cond_text = str(spec["cond"])
+                expression = self.expression(spec["cond"], spec.value_marks["cond"], "cond")
+                if expression is not None:
+                    check = _expression_check(expression)
+            if "guard" in spec:
+                guard_name = spec["guard"]
+                if not isinstance(guard_name, str):
+                    self.problem(spec.value_marks["guard"], "`guard` must name a Python predicate")
+                else:
+                    function = self.bound(guard_name, self.guards, spec.value_marks["guard"], "guard")
+                    if function is not None:
+                        check = _guard_check(function)
+            if "actions" in spec:
+                actions = self.action_list(spec["actions"], spec.value_marks["actions"], f"actions of {transition_id}")
+            kind = spec.get("type", "external")
+            if kind not in ("external", "internal"):
+                self.problem(spec.value_marks["type"], f"transition type must be 'external' or 'internal', not {kind!r}",
+                             _closest(str(kind), ("external", "internal")))
+            internal = kind == "internal"
+            description = spec.get("description")
+        elif spec is not None:
+            self.problem(mark, "a transition is a target state id, a mapping with `target`/`cond`/`actions`, "
+                               "or a list of those")
+            return None
+        return Transition(
+            id=transition_id, source=source, events=events, targets=targets, internal=internal,
+            cond_text=cond_text, guard_name=guard_name, check=check, actions=actions, order=0,
+            location=self.location(mark), description=description,
+        )
+
+    def targets(self, spec: Any, mark: Mark) -> tuple[str, ...]:
+        if isinstance(spec, str):
+            names, marks = [spec], [mark]
+        elif isinstance(spec, LocatedList) and all(isinstance(s, str) for s in spec) and spec:
+            names, marks = list(spec), spec.item_marks
+        else:
+            self.problem(mark, "a target must be a state id, a dotted path, or a list of state ids")
+            return ()
+        resolved = []
+        for name, name_mark in zip(names, marks):
+            state = self.resolve(name, name_mark)
+            if state is not None:
+                resolved.append(state)
+        if len(resolved) == len(names) and len(resolved) > 1:
+            self.check_orthogonal(resolved, mark)
+        return tuple(resolved)
+
+    def resolve(self, name: str, mark: Mark) -> str | None:
+        parts = name.split(".")
+        last = parts[-1]
+        if last not in self.raw_states:
+            self.problem(mark, f"target {name!r} does not exist",
+                         _closest(last, self.raw_states) or "targets name a state id of this machine")
+            return None
+        chain = [last] + [a for a in self.ancestors[last] if a != ROOT]
+        if parts[:-1] and chain[1 : len(parts)][::-1] != parts[:-1]:
+            actual = ".".join(reversed(chain))
+            self.problem(mark, f"target path {name!r} does not match the state tree", f"{last!r} is at {actual!r}")
+            return None
+        return last
+
+    def check_orthogonal(self, targets: list[str], mark: Mark) -> None:
+        for index, first in enumerate(targets):
+            for second in targets[index + 1 :]:
+                common = next(a for a in (first,) + self.ancestors[first]
+                              if a == second or a in self.ancestors[second] or a == ROOT)
+                kind = self.raw_states[common][1] if common != ROOT else StateKind.COMPOUND
+                if common in (first, second) or kind is not StateKind.PARALLEL:
+                    self.problem(mark, f"targets {first!r} and {second!r} cannot be active together",
+                                 "several targets must lie in different regions of a parallel state")
+
+    def initial(self, state_id: str, body: LocatedMap, mark: Mark) -> Transition | None:
+        children = self.children[state_id]
+        proper = [c for c in children if self.raw_states[c][1] is not StateKind.HISTORY]
+        what = "the machine" if state_id == ROOT else f"state {state_id!r}"
+        actions: tuple[Action, ...] = ()
+        if "initial" in body:
+            spec, spec_mark = body["initial"], body.value_marks["initial"]
+            if isinstance(spec, LocatedMap):
+                self.unknown_keys(spec, ("target", "actions"), "an initial transition")
+                if "actions" in spec:
+                    actions = self.action_list(spec["actions"], spec.value_marks["actions"], f"initial of {what}")
+                target_spec, spec_mark = spec.get("target"), spec.value_marks.get("target", spec_mark)
+            else:
+                target_spec = spec
+            names = target_spec if isinstance(target_spec, list) else [target_spec]
+            targets = []
+            for name in names:
+                if not isinstance(name, str) or name not in children:
+                    hint = _closest(str(name), children) or f"the children of {what} are: {', '.join(children)}"
+                    self.problem(spec_mark, f"initial {name!r} of {what} is not one of its child states", hint)
+                else:
+                    targets.append(name)
+            if not targets:
+                return None
+        elif proper:
+            targets = [proper[0]]
+        else:
+            return None
+        return Transition(id=f"{state_id}:initial", source=state_id, events=(), targets=tuple(targets),
+                          internal=False, cond_text=None, guard_name=None, check=None, actions=actions,
+                          order=0, location=self.location(mark))
+
+    def history_default(self, state_id: str, body: LocatedMap, parent: str, mark: Mark) -> Transition | None:
+        actions: tuple[Action, ...] = ()
+        if "actions" in body:
+            actions = self.action_list(body["actions"], body.value_marks["actions"], f"default of {state_id!r}")
+        if "target" in body:
+            targets = self.targets(body["target"], body.value_marks["target"])
+            for target in targets:
+                if parent not in self.ancestors[target]:
+                    self.problem(body.value_marks["target"],
+                                 f"default target {target!r} of history {state_id!r} is not inside {parent!r}")
+        else:
+            proper = [c for c in self.children.get(parent, []) if self.raw_states[c][1] is not StateKind.HISTORY]
+            parent_body = self.raw_states[parent][0] if parent in self.raw_states else {}
+            initial = parent_body.get("initial") if isinstance(parent_body, dict) else None
+            targets = (initial,) if isinstance(initial, str) and initial in proper else tuple(proper[:1])
+            if parent in self.raw_states and self.raw_states[parent][1] is StateKind.PARALLEL:
+                targets = tuple(proper)
+        return Transition(id=f"{state_id}:default", source=state_id, events=(), targets=targets, internal=False,
+                          cond_text=None, guard_name=None, check=None, actions=actions, order=0,
+                          location=self.location(mark))
+
+    # -- actions --------------------------------------------------------------------------
+    def action_list(self, spec: Any, mark: Mark, what: str) -> tuple[Action, ...]:
+        if spec is None:
+            return ()
+        if isinstance(spec, LocatedList):
+            items = list(zip(spec, spec.item_marks))
+        else:
+            items = [(spec, mark)]
+        result = []
+        for item, item_mark in items:
+            action = self.action(item, item_mark, what)
+            if action is not None:
+                result.append(action)
+        return tuple(result)
+
+    def action(self, spec: Any, mark: Mark, what: str) -> Action | None:
+        location = self.location(mark)
+        if isinstance(spec, str):
+            function = self.bound(spec, self.actions, mark, "action")
+            if function is None:
+                return None
+            return Action("call", spec, act.make_call(spec, function), spec, location)
+        if not isinstance(spec, LocatedMap):
+            self.problem(mark, f"an action in {what} must be a Python action name or a mapping with one verb",
+                         f"verbs: {', '.join(ACTION_VERBS)}")
+            return None
+        verbs = [k for k in spec if k in ACTION_VERBS]
+        if "if" in spec:
+            self.unknown_keys(spec, IF_KEYS, "an `if` action")
+            return self.if_action(spec, location, what)
+        if len(verbs) != 1:
+            if not verbs:
+                for key in spec:
+                    self.problem(spec.key_marks[key], f"unknown action {key!r} in {what}",
+                                 _closest(key, ACTION_VERBS) or f"verbs: {', '.join(ACTION_VERBS)}")
+            else:
+                self.problem(mark, f"an action has exactly one verb, found {', '.join(verbs)}",
+                             "write each as its own list item")
+            return None
+        verb = verbs[0]
+        self.unknown_keys(spec, (verb,), f"a `{verb}` action")
+        body, body_mark = spec[verb], spec.value_marks[verb]
+        builder = getattr(self, f"{verb}_action")
+        return builder(body, body_mark, location, what)
+
+    def assign_action(self, body: Any, mark: Mark, location: Location, what: str) -> Action | None:
+        if not isinstance(body, LocatedMap) or not body:
+            self.problem(mark, "`assign` takes a mapping of data key (or dotted path) -> expression")
+            return None
+        parts = []
+        for key, value in body.items():
+            path = tuple(key.split("."))
+            if not all(DATA_KEY.match(p) for p in path):
+                self.problem(body.key_marks[key], f"{key!r} is not a data key or dotted path")
+                continue
+            expression = self.expression(value, body.value_marks[key], f"assign to {key!r}")
+            if expression is not None:
+                parts.append(Action("assign", f"{key} = {expression.source}", act.make_assign(path, expression),
+                                    {"assign": {key: expression.source}}, location))
+        if len(parts) == 1:
+            return parts[0]
+        return Action("assign", "; ".join(p.text for p in parts), _sequence(parts),
+                      {"assign": {k: str(v) for k, v in body.items()}}, location)
+
+    def raise_action(self, body: Any, mark: Mark, location: Location, what: str) -> Action | None:
+        event, payload = self.event_and_payload(body, mark, "raise")
+        if event is None:
+            return None
+        return Action("raise", f"raise {event}", act.make_raise(event, payload), {"raise": _plain(body)}, location)
+
+    def emit_action(self, body: Any, mark: Mark, location: Location, what: str) -> Action | None:
+        event, payload = self.event_and_payload(body, mark, "emit")
+        if event is None:
+            return None
+        return Action("emit", f"emit {event}", act.make_emit(event, payload), {"emit": _plain(body)}, location)
+
+    def event_and_payload(self, body: Any, mark: Mark, verb: str) -> tuple[str | None, act.Payload]:
+        if isinstance(body, str):
+            return self.event_name(body, mark, verb), act.make_payload(None)
+        if isinstance(body, LocatedMap):
+            self.unknown_keys(body, ("event", "data"), f"a `{verb}` action")
+            if "event" not in body:
+                self.problem(mark, f"`{verb}` needs an `event`")
+                return None, act.make_payload(None)
+            event = self.event_name(body["event"], body.value_marks["event"], verb)
+            payload = self.payload(body.get("data"), body.value_marks.get("data", mark), f"{verb} data")
+            return event, payload
+        self.problem(mark, f"`{verb}` takes an event name or a mapping with `event` and `data`")
+        return None, act.make_payload(None)
+
+    def event_name(self, name: Any, mark: Mark, verb: str) -> str | None:
+        if not isinstance(name, str) or not DESCRIPTOR_PATTERN.match(name) or "*" in name:
+            self.problem(mark, f"{name!r} is not a valid event name for `{verb}`",
+                         "event names are dotted words such as PAY or order.paid")
+            return None
+        return name
+
+    def send_action(self, body: Any, mark: Mark, location: Location, what: str) -> Action | None:
+        if not isinstance(body, LocatedMap):
+            self.problem(mark, "`send` takes a mapping with `event` and optional `delay`, `id`, `data`")
+            return None
+        self.unknown_keys(body, ("event", "delay", "id", "data"), "a `send` action")
+        if "event" not in body:
+            self.problem(mark, "`send` needs an `event`")
+            return None
+        event = self.event_name(body["event"], body.value_marks["event"], "send")
+        delay = None
+        if "delay" in body:
+            try:
+                delay = parse_duration(body["delay"])
+            except ValueError as error:
+                self.problem(body.value_marks["delay"], str(error))
+        send_id = body.get("id")
+        if send_id is not None and not isinstance(send_id, str):
+            self.problem(body.value_marks["id"], "a send `id` must be a string")
+        payload = self.payload(body.get("data"), body.value_marks.get("data", mark), "send data")
+        if event is None:
+            return None
+        text = f"send {event}" + (f" after {body['delay']}" if delay else "")
+        return Action("send", text, act.make_send(event, None, delay, None, send_id, payload),
+                      {"send": _plain(body)}, location)
+
+    def cancel_action(self, body: Any, mark: Mark, location: Location, what: str) -> Action | None:
+        if not isinstance(body, str):
+            self.problem(mark, "`cancel` takes the id of a send")
+            return None
+        return Action("cancel", f"cancel {body}", act.make_cancel(body, None), {"cancel": body}, location)
+
+    def log_action(self, body: Any, mark: Mark, location: Location, what: str) -> Action | None:
+        label, expression = None, None
+        if isinstance(body, LocatedMap):
+            self.unknown_keys(body, ("label", "expr"), "a `log` action")
+            label = body.get("label")
+            if "expr" in body:
+                expression = self.expression(body["expr"], body.value_marks["expr"], "log expr")
+        else:
+            expression = self.expression(body, mark, "log")
+        return Action("log", f"log {label or ''} {expression.source if expression else ''}".strip(),
+                      act.make_log(label, expression), {"log": _plain(body)}, location)
+
+    def if_action(self, spec: LocatedMap, location: Location, what: str) -> Action | None:
+        branches: list[tuple[Expression | None, tuple[Action, ...]]] = []
+        condition = self.expression(spec["if"], spec.value_marks["if"], "if")
+        if "then" not in spec:
+            self.problem(spec.key_marks["if"], "`if` needs a `then` list of actions")
+        branches.append((condition, self.action_list(spec.get("then"), spec.value_marks.get("then", spec.mark), what)))
+        elifs = spec.get("elif") or []
+        if not isinstance(elifs, list):
+            self.problem(spec.value_marks["elif"], "`elif` takes a list of {cond, then} mappings")
+            elifs = []
+        for item, item_mark in zip(elifs, getattr(elifs, "item_marks", [])):
+            if not isinstance(item, LocatedMap) or "cond" not in item:
+                self.problem(item_mark, "each `elif` needs `cond` and `then`")
+                continue
+            self.unknown_keys(item, ("cond", "then"), "an `elif` branch")
+            branches.append((self.expression(item["cond"], item.value_marks["cond"], "elif cond"),
+                             self.action_list(item.get("then"), item.value_marks.get("then", item_mark), what)))
+        if "else" in spec:
+            branches.append((None, self.action_list(spec["else"], spec.value_marks["else"], what)))
+        return Action("if", f"if {spec['if']}", act.make_if(tuple(branches)), _plain(spec), location)
+
+    def foreach_action(self, body: Any, mark: Mark, location: Location, what: str) -> Action | None:
+        if not isinstance(body, LocatedMap):
+            self.problem(mark, "`foreach` takes a mapping with `array`, `item`, optional `index`, and `do`")
+            return None
+        self.unknown_keys(body, ("array", "item", "index", "do"), "a `foreach` action")
+        for required in ("array", "item"):
+            if required not in body:
+                self.problem(mark, f"`foreach` needs `{required}`")
+                return None
+        array = self.expression(body["array"], body.value_marks["array"], "foreach array")
+        for key in ("item", "index"):
+            if key in body and (not isinstance(body[key], str) or not DATA_KEY.match(body[key])):
+                self.problem(body.value_marks[key], f"foreach `{key}` must be a data key")
+        actions = self.action_list(body.get("do"), body.value_marks.get("do", mark), what)
+        if array is None:
+            return None
+        return Action("foreach", f"foreach {body['item']} in {array.source}",
+                      act.make_foreach(array, body["item"], body.get("index"), actions), {"foreach": _plain(body)},
+                      location)
+
+
+def _sequence(parts: list[Action]) -> Callable[[Any], None]:
+    runs = tuple(p.run for p in parts)
+
+    def run(ctx: Any) -> None:
+        for part in runs:
+            part(ctx)
+
+    return run
+
+
+def _expression_check(expression: Expression) -> Callable[[Any], bool]:
+    evaluate = expression.evaluate
+
+    def check(ctx: Any) -> bool:
+        return bool(evaluate(ctx.data, ctx.event, ctx.In, ctx.system))
+
+    return check
+
+
+def _guard_check(function: Callable[[Any], Any]) -> Callable[[Any], bool]:
+    def check(ctx: Any) -> bool:
+        ctx.prepare_for_python()
+        return bool(function(ctx))
+
+    return check
+
+
+def _with_order(transition: Transition, order: int) -> Transition:
+    return attrs.evolve(transition, order=order)
+
+
+def _with_delay(transition: Transition, seconds: float) -> Transition:
+    return attrs.evolve(transition, delay=seconds)
+
+
+def _plain(value: Any) -> Any:
+    """Located containers -> plain dicts and lists (for hashing, storage and export)."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value
+
+
+def definition_hash(doc: Any) -> str:
+    """A hash of what the machine means, not how it is formatted: comments and spacing don't count."""
+    canonical = json.dumps(_plain(doc), sort_keys=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _import(name: str, base_dir: Path) -> Any:
+    if name.endswith(".py"):
+        path = (base_dir / name).resolve()
+        module_name = f"statechart_user_{hashlib.sha1(str(path).encode()).hexdigest()[:12]}_{path.stem}"
+        if module_name in sys.modules:
+            return sys.modules[module_name]
+        spec = importlib.util.spec_from_file_location(module_name, path)
+        if spec is None or spec.loader is None or not path.exists():
+            raise FileNotFoundError(f"no file {path}")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
+        return module
+    return importlib.import_module(name)
+
+
+def compile_machine(doc: Any, file: str, *, actions: Mapping[str, Callable] | None = None,
+                    guards: Mapping[str, Callable] | None = None, parse_problems: Iterable[Problem] = (),
+                    base_dir: Path | None = None) -> MachineModel:
+    """Compile a located document; raises :class:`LoadError` listing every problem."""
+    compiler = _Compiler(file, actions or {}, guards or {}, base_dir or Path(file).parent)
+    compiler.problems.extend(parse_problems)
+    model = compiler.machine(doc) if doc is not None else None
+    if compiler.problems or model is None:
+        raise LoadError(compiler.problems)
+    return model

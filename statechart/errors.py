@@ -1,0 +1,131 @@
+"""The exception types of statechart, all under :class:`StatechartError`.
+
+Each exception carries the structured facts (file, line, column, state, event ...) as
+attributes for programs, and a sentence a person can act on as its message. The CLI
+prints the sentence; it never shows a traceback for one of these.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import attrs
+
+__all__ = [
+    "StatechartError",
+    "Problem",
+    "LoadError",
+    "DefinitionMismatchError",
+    "SnapshotFormatError",
+    "UnknownEventError",
+    "UnhandledEventError",
+    "EventlessLoopError",
+    "InstanceDoneError",
+]
+
+
+class StatechartError(Exception):
+    """Base class of every error statechart raises on purpose."""
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong with a machine file, located as precisely as the YAML allows."""
+
+    file: str
+    line: int
+    column: int
+    message: str
+    hint: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        return f"{where}: {self.message}" + (f" ({self.hint})" if self.hint else "")
+
+
+class LoadError(StatechartError):
+    """A machine file could not be loaded; ``problems`` lists every problem found, not just the first."""
+
+    def __init__(self, problems: Iterable[Problem]) -> None:
+        self.problems: tuple[Problem, ...] = tuple(
+            sorted(problems, key=lambda p: (p.file, p.line, p.column))
+        )
+        count = len(self.problems)
+        head = f"{count} problem{'s' if count != 1 else ''} in machine definition"
+        super().__init__(head + ":\n" + "\n".join(f"  {p}" for p in self.problems))
+
+
+class DefinitionMismatchError(StatechartError):
+    """A snapshot was taken under a different machine definition than the one restoring it."""
+
+    def __init__(self, machine: str, snapshot_version: int, snapshot_hash: str,
+                 machine_version: int, machine_hash: str) -> None:
+        self.machine = machine
+        self.snapshot_version = snapshot_version
+        self.snapshot_hash = snapshot_hash
+        self.machine_version = machine_version
+        self.machine_hash = machine_hash
+        super().__init__(
+            f"snapshot of {machine!r} was taken with version {snapshot_version} "
+            f"(definition {snapshot_hash[:12]}), but this machine is version {machine_version} "
+            f"(definition {machine_hash[:12]}); restoring it here could place the instance in states "
+            f"that no longer exist. Move it with a migration (migrations/{machine}/) instead."
+        )
+
+
+class SnapshotFormatError(StatechartError):
+    """A snapshot document is malformed or of a format this release cannot read."""
+
+
+class UnknownEventError(StatechartError):
+    """Strict mode: the event is not named by any transition of the machine."""
+
+    def __init__(self, machine: str, event: str, known: Iterable[str]) -> None:
+        self.machine = machine
+        self.event = event
+        self.known = tuple(sorted(known))
+        import difflib
+
+        close = difflib.get_close_matches(event, self.known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        super().__init__(f"machine {machine!r} has no transition for event {event!r}{hint}")
+
+
+class UnhandledEventError(StatechartError):
+    """Strict mode: the event is known, but no transition is enabled for it in this configuration."""
+
+    def __init__(self, event: str, configuration: Iterable[str]) -> None:
+        self.event = event
+        self.configuration = frozenset(configuration)
+        super().__init__(
+            f"event {event!r} is not handled in configuration "
+            f"{{{', '.join(sorted(self.configuration))}}}; nothing was changed"
+        )
+
+
+class EventlessLoopError(StatechartError):
+    """A macrostep did not settle: eventless transitions or raised events kept firing."""
+
+    def __init__(self, event: str | None, limit: int, transitions: Iterable[str],
+                 states: Iterable[str]) -> None:
+        self.event = event
+        self.limit = limit
+        self.transitions = tuple(transitions)
+        self.states = tuple(states)
+        super().__init__(
+            f"processing {event or 'the initial step'!s} did not settle after {limit} microsteps; "
+            f"the loop goes through states {', '.join(self.states)} by transitions "
+            f"{', '.join(self.transitions)}. The instance was left as it was before the event."
+        )
+
+
+class InstanceDoneError(StatechartError):
+    """The instance reached a top-level final state and accepts no more events."""
+
+    def __init__(self, event: str, configuration: Iterable[str]) -> None:
+        self.event = event
+        self.configuration = frozenset(configuration)
+        super().__init__(
+            f"cannot process {event!r}: the instance has finished in "
+            f"{{{', '.join(sorted(self.configuration))}}}"
+        )

@@ -1,0 +1,220 @@
+"""A running instance: a status, a clock, and the engine that steps it.
+
+The instance is the thin, stateful shell around the pure interpreter: it turns a caller's
+``send`` into an event, keeps the new status only when the whole macrostep succeeded, and
+fires delayed sends when its clock says they are due.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Mapping
+
+import attrs
+
+from .clock import Clock, VirtualClock
+from .errors import InstanceDoneError, UnhandledEventError, UnknownEventError
+from .events import Event
+from .interpreter import ActionContext, Effect, Macrostep, PendingSend, Status
+from .snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from .machine import Machine
+
+__all__ = ["Instance", "SendResult"]
+
+
+@attrs.frozen
+class SendResult:
+    """What one call did: the triggering event's macrostep, then any zero-delay sends it caused."""
+
+    event: str
+    data: Any
+    handled: bool  # some transition was enabled for the event itself
+    configuration_before: frozenset[str]
+    configuration_after: frozenset[str]
+    macrosteps: tuple[Macrostep, ...]
+    effects: tuple[Effect, ...]  # emitted domain events, in order, for the caller to commit
+    logs: tuple[tuple[str | None, Any], ...]
+    errors: tuple[str, ...]  # error.execution causes, for authors
+    done: bool
+    pending_before: tuple[PendingSend, ...] = attrs.field(repr=False, default=())
+    pending_after: tuple[PendingSend, ...] = attrs.field(repr=False, default=())
+
+    @property
+    def transitions(self) -> tuple[str, ...]:
+        """Ids of every transition taken, in order."""
+        return tuple(t.id for step in self.macrosteps for t in step.transitions)
+
+    @property
+    def trace(self) -> tuple[str, ...]:
+        """``exit:<state>``, ``transition:<id>``, ``enter:<state>`` lines in the order they happened."""
+        return tuple(line for step in self.macrosteps for line in step.trace)
+
+    @property
+    def scheduled(self) -> tuple[PendingSend, ...]:
+        """Delayed sends this call created (the timers a store must write)."""
+        before = {(p.id, p.seq) for p in self.pending_before}
+        return tuple(p for p in self.pending_after if (p.id, p.seq) not in before)
+
+    @property
+    def cancelled(self) -> tuple[PendingSend, ...]:
+        """Delayed sends that were pending before and are gone now (fired or cancelled)."""
+        after = {(p.id, p.seq) for p in self.pending_after}
+        return tuple(p for p in self.pending_before if (p.id, p.seq) not in after)
+
+
+class Instance:
+    """One running instance of a :class:`Machine`."""
+
+    def __init__(self, machine: "Machine", status: Status, clock: Clock, strict: bool, session_id: str) -> None:
+        self.machine = machine
+        self._status = status
+        self.clock = clock
+        self.strict = strict
+        self.session_id = session_id
+        self._system = {"_sessionid": session_id, "_name": machine.name,
+                        "_ioprocessors": {"scxml": {"location": f"#_scxml_{session_id}"}}}
+        self.initial_result: SendResult | None = None
+
+    @classmethod
+    def _started(cls, machine: "Machine", status: Status, record: Macrostep, ctx: ActionContext, clock: Clock,
+                 strict: bool, session_id: str) -> "Instance":
+        instance = cls(machine, Status(frozenset(), {}, {}, (), False, 0), clock, strict, session_id)
+        instance.initial_result = instance._settle("", None, instance._status, status, record, ctx)
+        return instance
+
+    # -- what callers read --------------------------------------------------------------------
+    @property
+    def configuration(self) -> frozenset[str]:
+        """Active state ids, compound and parallel ones included."""
+        return self._status.configuration
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self._status.data
+
+    @property
+    def history(self) -> Mapping[str, frozenset[str]]:
+        return self._status.history
+
+    @property
+    def done(self) -> bool:
+        return self._status.done
+
+    @property
+    def pending_sends(self) -> tuple[PendingSend, ...]:
+        return tuple(sorted(self._status.pending, key=lambda p: (p.due, p.seq)))
+
+    @property
+    def next_due(self) -> float | None:
+        """When the earliest delayed send falls due, on this instance's clock (None: nothing pending)."""
+        return min((p.due for p in self._status.pending), default=None)
+
+    def active_leaves(self) -> list[str]:
+        states = self.machine.model.states
+        return sorted((s for s in self.configuration if states[s].is_atomic), key=lambda s: states[s].order)
+
+    def enabled_events(self) -> list[str]:
+        """Event names some transition of the current configuration listens to (guards not evaluated)."""
+        states = self.machine.model.states
+        names: dict[str, None] = {}
+        for state_id in sorted(self.configuration, key=lambda s: states[s].order):
+            for transition in states[state_id].transitions:
+                if transition.delay is None:
+                    names.update(dict.fromkeys(e for e in transition.events if not e.startswith("done.")))
+        return list(names)
+
+    def snapshot(self) -> Snapshot:
+        status = self._status
+        return Snapshot(
+            machine=self.machine.name, version=self.machine.version,
+            definition_hash=self.machine.definition_hash, configuration=status.configuration,
+            history=dict(status.history), data=status.data, done=status.done, session_id=self.session_id,
+            pending_sends=self.pending_sends, send_counter=status.send_counter,
+        )
+
+    # -- stepping ---------------------------------------------------------------------------------
+    def send(self, event: str, data: Any = None) -> SendResult:
+        """Process one external event to completion; the instance changes only if it all succeeds."""
+        before = self._status
+        if before.done:
+            raise InstanceDoneError(event, before.configuration)
+        if self.strict and not self.machine.model.knows_event(event):
+            raise UnknownEventError(self.machine.name, event, self.machine.model.events)
+        after, record, ctx = self.machine.engine.macrostep(before, Event(event, data), self._system,
+                                                           self.clock.now())
+        if self.strict and not record.handled:
+            raise UnhandledEventError(event, before.configuration)
+        return self._settle(event, data, before, after, record, ctx)
+
+    def fire_due(self) -> list[SendResult]:
+        """Fire every delayed send whose due time has come, earliest first, each as an external event."""
+        results = []
+        now = self.clock.now()
+        while not self._status.done:
+            due = [p for p in self._status.pending if p.due <= now]
+            if not due:
+                break
+            pending = min(due, key=lambda p: (p.due, p.seq))
+            before = self._status
+            after, record, ctx = self._deliver(before, pending)
+            results.append(self._settle(pending.event, pending.data, before, after, record, ctx))
+        return results
+
+    def advance(self, seconds: float) -> list[SendResult]:
+        """Move a :class:`VirtualClock` forward, firing what falls due on the way, in order."""
+        clock = self._virtual_clock()
+        target = clock.now() + seconds
+        results = []
+        while not self._status.done:
+            upcoming = self.next_due
+            if upcoming is None or upcoming > target:
+                break
+            clock.set(upcoming)
+            results.extend(self.fire_due())
+        clock.set(target)
+        return results
+
+    def fast_forward(self, max_events: int = 10_000) -> list[SendResult]:
+        """Fire pending delayed sends in due order on a virtual clock until none is left."""
+        clock = self._virtual_clock()
+        results: list[SendResult] = []
+        while not self._status.done and self._status.pending and len(results) < max_events:
+            clock.set(self.next_due or clock.now())
+            results.extend(self.fire_due())
+        return results
+
+    def _virtual_clock(self) -> VirtualClock:
+        if not isinstance(self.clock, VirtualClock):
+            raise TypeError("advance() and fast_forward() need an instance started with clock=VirtualClock()")
+        return self.clock
+
+    def _deliver(self, status: Status, pending: PendingSend) -> tuple[Status, Macrostep, ActionContext]:
+        status = attrs.evolve(status, pending=tuple(p for p in status.pending if p is not pending))
+        return self.machine.engine.macrostep(status, pending.to_event(self.session_id), self._system,
+                                             self.clock.now())
+
+    def _settle(self, event: str, data: Any, before: Status, after: Status, record: Macrostep,
+                ctx: ActionContext) -> SendResult:
+        """Process the zero-delay sends to self that the step queued, then commit it all at once."""
+        records, contexts = [record], [ctx]
+        queue = list(ctx._immediate)
+        while queue and not after.done:
+            send_id = queue.pop(0)
+            pending = next((p for p in after.pending if p.id == send_id), None)
+            if pending is None:
+                continue  # cancelled in the meantime
+            after, next_record, next_ctx = self._deliver(after, pending)
+            records.append(next_record)
+            contexts.append(next_ctx)
+            queue.extend(next_ctx._immediate)
+        self._status = after
+        return SendResult(
+            event=event, data=data, handled=record.handled,
+            configuration_before=before.configuration, configuration_after=after.configuration,
+            macrosteps=tuple(records),
+            effects=tuple(e for c in contexts for e in c.effects),
+            logs=tuple(entry for c in contexts for entry in c.logs),
+            errors=tuple(message for c in contexts for message in c.errors),
+            done=after.done, pending_before=before.pending, pending_after=after.pending,
+        )

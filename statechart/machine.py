@@ -1,0 +1,142 @@
+"""Loading a machine file and the :class:`Machine` handle that starts and restores instances."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from .clock import Clock, SystemClock
+from .compile import compile_machine
+from .errors import DefinitionMismatchError, LoadError, Problem, SnapshotFormatError
+from .interpreter import DEFAULT_MICROSTEP_LIMIT, ActionContext, Engine, Status
+from .model import ROOT, MachineModel, State, StateKind
+from .snapshot import Snapshot
+from .yaml_loader import parse_yaml
+
+__all__ = ["Machine", "load", "loads"]
+
+
+class Machine:
+    """A compiled machine version: immutable, shareable, and the factory of its instances."""
+
+    def __init__(self, model: MachineModel, *, microstep_limit: int = DEFAULT_MICROSTEP_LIMIT) -> None:
+        self.model = model
+        self.engine = Engine(model, microstep_limit=microstep_limit)
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def version(self) -> int:
+        return self.model.version
+
+    @property
+    def definition_hash(self) -> str:
+        return self.model.definition_hash
+
+    @property
+    def states(self) -> Mapping[str, State]:
+        """Every state by id, in document order (the implicit root excluded)."""
+        return {sid: s for sid, s in self.model.states.items() if sid != ROOT}
+
+    def __repr__(self) -> str:
+        return f"<Machine {self.name} v{self.version} ({len(self.model.states) - 1} states)>"
+
+    def start(self, data: Mapping[str, Any] | None = None, *, clock: Clock | None = None, strict: bool = False,
+              session_id: str | None = None) -> "Instance":
+        """Create an instance: initial data (overridden by ``data``), then the initial macrostep."""
+        from .instance import Instance
+
+        clock = clock or SystemClock()
+        session_id = session_id or uuid.uuid4().hex
+        system = _system_variables(self.name, session_id)
+        ctx = ActionContext(self.model, {}, system, clock.now(), (), 0)
+        self.model.initial_data(ctx)
+        if data:
+            ctx.data.update(data)
+        status, record, ctx = self.engine.start(ctx)
+        return Instance._started(self, status, record, ctx, clock, strict, session_id)
+
+    def restore(self, snapshot: Snapshot | Mapping[str, Any] | str, *, clock: Clock | None = None,
+                strict: bool = False) -> "Instance":
+        """Continue an instance from a snapshot; runs no action. The definition must be the same."""
+        from .instance import Instance
+
+        if isinstance(snapshot, str):
+            snapshot = Snapshot.from_json(snapshot)
+        elif not isinstance(snapshot, Snapshot):
+            snapshot = Snapshot.from_dict(snapshot)
+        if snapshot.machine != self.name or snapshot.definition_hash != self.definition_hash:
+            raise DefinitionMismatchError(snapshot.machine, snapshot.version, snapshot.definition_hash,
+                                          self.version, self.definition_hash)
+        unknown = sorted((snapshot.configuration | {s for v in snapshot.history.values() for s in v})
+                         - set(self.states))
+        if unknown:
+            raise SnapshotFormatError(f"snapshot names states that {self.name} v{self.version} does not have: "
+                                      f"{', '.join(unknown)}")
+        if snapshot.internal_queue:
+            raise SnapshotFormatError("a snapshot taken at rest has an empty internal queue")
+        status = Status(snapshot.configuration, dict(snapshot.history), dict(snapshot.data),
+                        tuple(sorted(snapshot.pending_sends, key=lambda p: (p.due, p.seq))),
+                        snapshot.done, snapshot.send_counter)
+        session_id = snapshot.session_id or uuid.uuid4().hex
+        return Instance(self, status, clock or SystemClock(), strict, session_id)
+
+    def is_legal(self, configuration: frozenset[str]) -> list[str]:
+        """Why ``configuration`` is not a legal configuration of this machine ([] when it is)."""
+        return legal_configuration_problems(self.model, configuration)
+
+
+def legal_configuration_problems(model: MachineModel, configuration: frozenset[str]) -> list[str]:
+    states = model.states
+    problems = [f"unknown state {s!r}" for s in configuration if s not in states or s == ROOT]
+    if problems:
+        return problems
+    active = configuration | {ROOT}
+    for state_id in sorted(active, key=lambda s: states[s].order):
+        state = states[state_id]
+        if state.kind is StateKind.HISTORY:
+            problems.append(f"history state {state_id!r} cannot be active")
+            continue
+        if state_id != ROOT and state.parent not in active:
+            problems.append(f"{state_id!r} is active but its parent {state.parent!r} is not")
+        children = [c for c in state.children if states[c].kind is not StateKind.HISTORY]
+        active_children = [c for c in children if c in active]
+        if state.kind is StateKind.COMPOUND and len(active_children) != 1:
+            problems.append(f"compound {state_id if state_id != ROOT else 'machine'!r} has "
+                            f"{len(active_children)} active children ({', '.join(active_children) or 'none'})")
+        if state.kind is StateKind.PARALLEL and len(active_children) != len(children):
+            missing = [c for c in children if c not in active]
+            problems.append(f"parallel {state_id!r} is missing regions {', '.join(missing)}")
+    return problems
+
+
+def _system_variables(name: str, session_id: str) -> dict[str, Any]:
+    return {"_sessionid": session_id, "_name": name,
+            "_ioprocessors": {"scxml": {"location": f"#_scxml_{session_id}"}}}
+
+
+def loads(text: str, file: str = "<string>", *, actions: Mapping[str, Callable] | None = None,
+          guards: Mapping[str, Callable] | None = None, base_dir: str | Path | None = None,
+          microstep_limit: int = DEFAULT_MICROSTEP_LIMIT) -> Machine:
+    """Compile machine YAML text; raises :class:`LoadError` with every problem located."""
+    document, problems = parse_yaml(text, file)
+    model = compile_machine(document, file, actions=actions, guards=guards, parse_problems=problems,
+                            base_dir=Path(base_dir) if base_dir else Path(file).parent)
+    return Machine(model, microstep_limit=microstep_limit)
+
+
+def load(path: str | Path, *, actions: Mapping[str, Callable] | None = None,
+         guards: Mapping[str, Callable] | None = None, microstep_limit: int = DEFAULT_MICROSTEP_LIMIT) -> Machine:
+    """Load and compile ``machines/<name>/v<N>.yaml``; raises :class:`LoadError` on any problem."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise LoadError([Problem(str(path), 1, 1, "no such file")]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise LoadError([Problem(str(path), 1, 1, f"cannot read the file: {error}")]) from None
+    return loads(text, str(path), actions=actions, guards=guards, base_dir=path.parent,
+                 microstep_limit=microstep_limit)
