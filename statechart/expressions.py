@@ -166,6 +166,12 @@ def compile_expression(source: str, *, machine_name: str = "") -> Expression:
     lead = len(source) - len(text)
     locator = _Locator(source, text, lead)
 
+    if "\0" in source:
+        # Python's own report of this has a meaningless position.
+        raise ExpressionSyntaxError(
+            "invalid expression syntax: the text contains a NUL character", source.index("\0"), source
+        )
+
     filename = f"<expression in {machine_name}>" if machine_name else "<expression>"
     try:
         tree = ast.parse(text, mode="eval")
@@ -177,10 +183,6 @@ def compile_expression(source: str, *, machine_name: str = "") -> Expression:
     except (RecursionError, MemoryError):
         # The parser, the rewriter and compile() all recurse over the tree.
         raise ExpressionSyntaxError("expression is too deeply nested", 0, source) from None
-    except ValueError as exc:  # e.g. NUL bytes on older Pythons
-        raise ExpressionSyntaxError(
-            f"invalid expression syntax: {exc}", max(source.find("\0"), 0), source
-        ) from None
     return Expression(source=source, evaluate=evaluate, names=frozenset(rewriter.names))
 
 

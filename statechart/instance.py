@@ -190,13 +190,19 @@ class Instance:
         return self.clock
 
     def _deliver(self, status: Status, pending: PendingSend) -> tuple[Status, Macrostep, ActionContext]:
-        status = attrs.evolve(status, pending=tuple(p for p in status.pending if p is not pending))
+        status = status._replace(pending=tuple(p for p in status.pending if p is not pending))
         return self.machine.engine.macrostep(status, pending.to_event(self.session_id), self._system,
                                              self.clock.now())
 
     def _settle(self, event: str, data: Any, before: Status, after: Status, record: Macrostep,
                 ctx: ActionContext) -> SendResult:
         """Process the zero-delay sends to self that the step queued, then commit it all at once."""
+        if not ctx._immediate:  # the common case: one macrostep
+            self._status = after
+            return SendResult(
+                event, data, record.handled, before.configuration, after.configuration, (record,),
+                tuple(ctx.effects), tuple(ctx.logs), tuple(ctx.errors), after.done, before.pending, after.pending,
+            )
         records, contexts = [record], [ctx]
         queue = list(ctx._immediate)
         while queue and not after.done:

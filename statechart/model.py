@@ -62,7 +62,7 @@ class Action:
     location: Location | None = attrs.field(eq=False, default=None)
 
 
-@attrs.frozen
+@attrs.frozen(cache_hash=True)
 class Transition:
     """A transition as written; ``events`` is empty for eventless ones."""
 

@@ -427,6 +427,18 @@ def test_python_syntax_errors_are_wrapped(source: str, offset: int) -> None:
     assert error.offset == offset
 
 
+def test_nul_character_is_refused_at_its_position() -> None:
+    error = refusal("a\0b")
+    assert error.offset == 1
+    assert "NUL" in error.message
+
+
+@pytest.mark.parametrize("source", ["1+" * 3000 + "1", "-" * 5000 + "1", "(" * 300 + "1" + ")" * 300])
+def test_pathologically_nested_expressions_are_refused(source: str) -> None:
+    error = refusal(source)
+    assert "nested" in error.message
+
+
 def test_statements_are_refused() -> None:
     assert refusal("del x").message.startswith("invalid expression syntax")
     assert refusal("x = 1\ny").message.startswith("invalid expression syntax")

@@ -1,0 +1,56 @@
+"""The ``statechart`` command: thin wrappers that parse arguments, call the library, and print.
+
+Exit codes scripts can rely on: 0 ok, 1 findings or failures (a bad machine file, an
+unhandled event in strict mode), 2 usage errors. A user error never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import StatechartError
+from .machines import run_command, validate_command
+
+__all__ = ["main", "cli"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="statechart")
+def cli() -> None:
+    """Hierarchical statecharts with W3C SCXML semantics, authored in YAML.
+
+    \b
+    Example:
+      statechart validate machines/
+      statechart run machines/order/v2.yaml --event ADD='{"price": 5}' --event CHECKOUT
+    """
+
+
+cli.add_command(validate_command)
+cli.add_command(run_command)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; maps our exceptions to a message and exit code 1 instead of a traceback."""
+    try:
+        cli.main(args=argv, prog_name="statechart", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 1
+    except click.ClickException as error:
+        error.show()
+        return error.exit_code
+    except click.exceptions.Exit as exit_:
+        return exit_.exit_code
+    except StatechartError as error:
+        click.echo(click.style("error: ", fg="red", bold=True) + str(error), err=True)
+        return 1
+    except (BrokenPipeError, KeyboardInterrupt):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""``statechart validate`` and ``statechart run``: commands for authors of machine files."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from pathlib import Path
+from typing import Any, Iterable
+
+import click
+
+from ..clock import VirtualClock
+from ..durations import parse_duration
+from ..errors import LoadError, StatechartError
+from ..instance import Instance, SendResult
+from ..machine import Machine, load
+
+__all__ = ["validate_command", "run_command", "machine_files"]
+
+
+def machine_files(paths: Iterable[str]) -> list[Path]:
+    """Files named directly, and every ``*.yaml``/``*.yml`` under folders, in a stable order."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()))
+        else:
+            found.append(path)
+    return found
+
+
+def _summary(machine: Machine) -> str:
+    states = machine.states
+    transitions = sum(len(s.transitions) for s in states.values())
+    return f"{machine.name} v{machine.version}: {len(states)} states, {transitions} transitions"
+
+
+@click.command("validate")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+def validate_command(paths: tuple[str, ...]) -> None:
+    """Check machine files (or every YAML file under folders) and report every problem.
+
+    \b
+    Example:
+      statechart validate machines/
+      statechart validate machines/order/v2.yaml
+    """
+    files = machine_files(paths)
+    if not files:
+        raise click.UsageError("no machine files (*.yaml, *.yml) under the given paths")
+    failures = 0
+    for file in files:
+        try:
+            machine = load(file)
+        except LoadError as error:
+            failures += 1
+            click.echo(click.style("FAIL ", fg="red", bold=True) + str(file))
+            for problem in error.problems:
+                click.echo(f"  {problem}")
+            continue
+        click.echo(click.style("ok   ", fg="green") + f"{file}  ({_summary(machine)})")
+    if failures:
+        click.echo(f"{failures} of {len(files)} machine file(s) failed")
+        raise click.exceptions.Exit(1)
+
+
+def _parse_json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"{what} is not valid JSON: {error.msg} (at character {error.pos})") from None
+
+
+def _parse_event(text: str) -> tuple[str, Any]:
+    name, sep, payload = text.partition("=")
+    if not name.strip():
+        raise click.BadParameter(f"{text!r}: write NAME or NAME=JSON")
+    return name.strip(), _parse_json(payload, f"the data of event {name!r}") if sep else None
+
+
+def _step_document(result: SendResult, label: str) -> dict[str, Any]:
+    return {
+        "event": label,
+        "data": result.data,
+        "handled": result.handled,
+        "transitions": list(result.transitions),
+        "trace": list(result.trace),
+        "configuration": sorted(result.configuration_after),
+        "effects": [{"event": e.event, "data": e.data} for e in result.effects],
+        "logs": [{"label": label_, "value": value} for label_, value in result.logs],
+        "errors": list(result.errors),
+        "done": result.done,
+    }
+
+
+def _print_step(instance: Instance, result: SendResult, label: str) -> None:
+    status = click.style("handled", fg="green") if result.handled else click.style("not handled", fg="yellow")
+    if label == "(start)":
+        status = ""
+    click.echo(click.style(label, bold=True) + (f"  {status}" if status else ""))
+    for line in result.trace:
+        kind, _, what = line.partition(":")
+        click.echo(f"  {kind:<10} {what}")
+    for label_, value in result.logs:
+        click.echo(f"  {'log':<10} {label_ + ': ' if label_ else ''}{value!r}")
+    for effect in result.effects:
+        click.echo(f"  {'emit':<10} {effect.event} {json.dumps(effect.data)}")
+    for error in result.errors:
+        click.echo(click.style(f"  {'error':<10} {error}", fg="red"))
+    click.echo(f"  {'now in':<10} {', '.join(instance.active_leaves())}")
+
+
+def _document(instance: Instance, steps: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "machine": instance.machine.name,
+        "version": instance.machine.version,
+        "configuration": sorted(instance.configuration),
+        "data": instance.data,
+        "done": instance.done,
+        "pending_sends": [{"id": p.id, "event": p.event, "due": p.due} for p in instance.pending_sends],
+        "steps": steps,
+    }
+
+
+@click.command("run")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--data", "data_text", metavar="JSON", help="Initial data (a JSON object) merged over the machine's.")
+@click.option("--event", "-e", "events", multiple=True, metavar="NAME[=JSON]", help="An event to send; repeatable.")
+@click.option("--fast-forward", is_flag=True, help="Then fire pending delayed sends in due order on a virtual clock.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document instead of text.")
+@click.option("--strict", is_flag=True, help="Fail on an event the machine does not handle.")
+@click.option("--interactive", "-i", is_flag=True, help="Type events at a prompt (the default on a terminal "
+              "when no --event is given).")
+def run_command(file: str, data_text: str | None, events: tuple[str, ...], fast_forward: bool, as_json: bool,
+                strict: bool, interactive: bool) -> None:
+    """Start an instance of FILE, send events, and print each step and the final state.
+
+    \b
+    Example:
+      statechart run machines/order/v2.yaml -e ADD='{"price": 5}' -e CHECKOUT -e AUTHORIZED --json
+      statechart run machines/order/v2.yaml          # interactive on a terminal
+    """
+    data = _parse_json(data_text, "--data") if data_text else None
+    if data is not None and not isinstance(data, dict):
+        raise click.BadParameter("--data must be a JSON object")
+    parsed = [_parse_event(e) for e in events]
+    machine = load(file)
+    instance = machine.start(data=data, clock=VirtualClock(), strict=strict)
+    steps: list[dict[str, Any]] = []
+
+    def record(result: SendResult, label: str) -> None:
+        steps.append(_step_document(result, label))
+        if not as_json:
+            _print_step(instance, result, label)
+
+    assert instance.initial_result is not None
+    record(instance.initial_result, "(start)")
+    for name, payload in parsed:
+        record(instance.send(name, payload), name)
+    if interactive or (not parsed and not as_json and click.get_text_stream("stdin").isatty()):
+        _interactive(instance, record)
+    if fast_forward:
+        for result in instance.fast_forward():
+            record(result, f"{result.event} (delayed, t={instance.clock.now():g}s)")
+    if as_json:
+        click.echo(json.dumps(_document(instance, steps), indent=2, default=str))
+    else:
+        click.echo(click.style("final", bold=True) + f"  {', '.join(instance.active_leaves())}"
+                   + ("  (done)" if instance.done else ""))
+        click.echo(f"  data       {json.dumps(instance.data, default=str)}")
+        for pending in instance.pending_sends:
+            click.echo(f"  pending    {pending.event} at t={pending.due:g}s (id {pending.id})")
+
+
+def _interactive(instance: Instance, record: Any) -> None:
+    click.echo("Type an event (NAME or NAME {json}), :advance 5m, :snapshot, :help or :quit.")
+    while not instance.done:
+        click.echo(click.style("enabled: ", dim=True) + ", ".join(instance.enabled_events()))
+        try:
+            line = input("event> ").strip()
+        except EOFError:
+            click.echo()
+            return
+        if not line:
+            continue
+        if line in (":q", ":quit", ":exit"):
+            return
+        if line == ":help":
+            click.echo("NAME [json]  send an event | :advance DURATION  move the clock | :snapshot | :quit")
+            continue
+        if line == ":snapshot":
+            click.echo(instance.snapshot().to_json())
+            continue
+        try:
+            if line.startswith(":advance"):
+                seconds = parse_duration(line.split(maxsplit=1)[1] if " " in line else "")
+                for result in instance.advance(seconds):
+                    record(result, f"{result.event} (delayed)")
+                continue
+            name, _, payload = line.partition(" ")
+            record(instance.send(name, json.loads(payload) if payload.strip() else None), name)
+        except (ValueError, StatechartError) as error:
+            click.echo(click.style("error: ", fg="red") + str(error))

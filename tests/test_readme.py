@@ -1,0 +1,67 @@
+"""The README cannot rot: every snippet in it runs here (or, for the test command, in CI)."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+import statechart
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+BLOCKS = re.findall(r"```(\w+)\n(.*?)```", README, flags=re.S)
+
+
+def blocks(language: str) -> list[str]:
+    return [body for lang, body in BLOCKS if lang == language]
+
+
+def test_readme_has_the_two_commands_and_ci_runs_the_test_command_exactly() -> None:
+    commands = [line.strip() for body in blocks("bash") for line in body.splitlines() if line.strip()]
+    assert len(commands) == 2
+    main_job, test_command = commands
+    assert main_job.startswith("pip install -e . && statechart ")
+    assert test_command.startswith("pip install -e '.[test]' && python -m pytest")
+    ci_lines = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()]
+    assert test_command in ci_lines
+
+
+def test_readme_main_job_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    main_job = blocks("bash")[0].strip()
+    command = main_job.split("&&", 1)[1].strip()  # the package is installed already
+    script = Path(sys.executable).parent / "statechart"
+    assert script.exists(), "the statechart console script is installed with the package"
+    env_path = f"{script.parent}:{subprocess.os.environ.get('PATH', '')}"
+    completed = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True,
+                               env={**subprocess.os.environ, "PATH": env_path}, timeout=120)
+    assert completed.returncode == 0, completed.stderr + completed.stdout
+    assert "ok   machines/order/v2.yaml" in completed.stdout
+    assert "final  late, open" in completed.stdout
+
+
+def test_readme_python_snippets_run_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT)
+    namespace: dict[str, object] = {}
+    snippets = blocks("python")
+    assert len(snippets) >= 3
+    for snippet in snippets:
+        exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102 - the README is ours
+
+
+def test_readme_yaml_snippets_are_valid() -> None:
+    snippets = blocks("yaml")
+    machine_snippets = [s for s in snippets if "machine:" in s]
+    assert machine_snippets
+    for snippet in machine_snippets:
+        statechart.loads(snippet, "machines/order/v2.yaml", actions={"start_payment": lambda ctx: None})
+    for snippet in snippets:
+        schema_line = re.search(r"\$schema=(\S+)", snippet)
+        if schema_line:
+            assert (ROOT / "machines/order" / schema_line.group(1)).resolve().exists()
+        yaml.safe_load(snippet)
