@@ -35,7 +35,7 @@ cli.add_command(run_command)
 def main(argv: list[str] | None = None) -> int:
     """Entry point; maps our exceptions to a message and exit code 1 instead of a traceback."""
     try:
-        cli.main(args=argv, prog_name="statechart", standalone_mode=False)
+        outcome = cli.main(args=argv, prog_name="statechart", standalone_mode=False)
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         return 1
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except (BrokenPipeError, KeyboardInterrupt):
         return 1
-    return 0
+    return outcome if isinstance(outcome, int) else 0
 
 
 if __name__ == "__main__":  # pragma: no cover
