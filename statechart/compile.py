@@ -14,6 +14,7 @@ import importlib
 import importlib.util
 import json
 import keyword
+import math
 import re
 import sys
 from pathlib import Path
@@ -35,6 +36,8 @@ MACHINE_NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 STATE_ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*$")
 DATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 FILE_VERSION = re.compile(r"^v(\d+)\.ya?ml$")
+PLAIN_SECONDS = re.compile(r"^\s*(\d+(\.\d+)?|\.\d+)\s*$")
+DURATION_HINT = "write a number and a unit (500ms, 30s, 5m, 2h, 1d), or a number of seconds"
 
 TOP_KEYS = ("machine", "version", "description", "initial", "data", "python", "states", "invariant")
 STATE_KEYS = {
@@ -55,6 +58,27 @@ IF_KEYS = ("if", "then", "elif", "else")
 def _closest(word: str, choices: Iterable[str]) -> str | None:
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"did you mean {match[0]!r}?" if match else None
+
+
+def _kind(value: Any) -> str:
+    """What a YAML value is, in the words of a machine author."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__  # pragma: no cover - YAML gives nothing else
+
+
+def _article(word: str) -> str:
+    return ("an " if word[:1] in "aeiou" else "a ") + word
 
 
 class _Compiler:
@@ -91,17 +115,43 @@ class _Compiler:
                 self.problem(mapping.key_marks[key], f"unknown key {key!r} in {what}", hint)
 
     # -- expressions -------------------------------------------------------------------
-    def expression(self, text: Any, mark: Mark, what: str) -> Expression | None:
-        if isinstance(text, bool) or not isinstance(text, (str, int, float)):
-            self.problem(mark, f"{what} must be an expression string, got {type(text).__name__}")
+    def expression(self, text: Any, mark: Mark, what: str, *, null: bool = False) -> Expression | None:
+        """Compile an expression string; a YAML number or boolean (or null, where ``null``) is the
+        expression of that literal."""
+        if isinstance(text, str):
+            source = text
+        elif isinstance(text, (bool, int)) or (isinstance(text, float) and math.isfinite(text)) or (
+                text is None and null):
+            source = repr(text)
+        else:
+            self.problem(mark, f"{what} must be an expression string, got {_kind(text)}"
+                         + (f" ({text!r})" if isinstance(text, float) else ""))
             return None
         try:
-            return compile_expression(str(text), machine_name=self.machine_name)
+            return compile_expression(source, machine_name=self.machine_name)
         except ExpressionSyntaxError as error:
-            column = mark.column + (1 if mark.quoted else 0)
-            if "\n" not in str(text):
-                column += error.offset
-            self.problem(Mark(mark.line, column), f"{what}: {error.message}", f"in {str(text)!r}")
+            if not isinstance(text, str):
+                where = mark
+            elif "\n" in text and not mark.segments:
+                where = Mark(mark.line, mark.column + (1 if mark.quoted else 0))
+            else:
+                where = mark.at(max(0, min(error.offset, len(text))))
+            self.problem(where, f"{what}: {error.message}", f"in {source!r}")
+            return None
+
+    def duration(self, value: Any, mark: Mark) -> float | None:
+        """A duration as written (``30s``, ``5m``, or a number of seconds) -> seconds."""
+        if isinstance(value, str) and PLAIN_SECONDS.match(value):
+            value = float(value)
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value) or value < 0:
+                self.problem(mark, f"{value!r} is not a duration", "a duration is a finite number of seconds >= 0")
+                return None
+        try:
+            return parse_duration(value)
+        except ValueError:
+            shown = f"{value!r}" if isinstance(value, str) else _kind(value)
+            self.problem(mark, f"{shown} is not a duration", DURATION_HINT)
             return None
 
     def payload(self, spec: Any, mark: Mark, what: str) -> act.Payload:
@@ -122,6 +172,9 @@ class _Compiler:
         return act.make_payload(None)
 
     def check_json(self, value: Any, mark: Mark, what: str) -> None:
+        if isinstance(value, float) and not math.isfinite(value):
+            self.problem(mark, f"{what}: {value!r} is not JSON-compatible", "use a finite number or null")
+            return
         if isinstance(value, (str, int, float, bool)) or value is None:
             return
         if isinstance(value, list):
@@ -146,11 +199,16 @@ class _Compiler:
             try:
                 self.modules.append(_import(name, self.base_dir))
             except Exception as error:  # noqa: BLE001 - any import failure is the author's to fix
-                self.problem(name_mark, f"cannot import Python module {name!r}: {error}")
+                hint = ("a .py file is looked up in the folder of the machine file" if name.endswith(".py")
+                        else "a dotted module name must be importable (on sys.path)")
+                self.problem(name_mark, f"cannot import Python module {name!r}: {error}", hint)
         return tuple(names)
 
     def bound(self, name: str, table: dict[str, Callable], mark: Mark, what: str) -> Callable | None:
         function = table.get(name)
+        if function is not None and not callable(function):
+            self.problem(mark, f"{what} {name!r} is bound to {type(function).__name__}, which is not callable")
+            return None
         if function is None:
             for module in self.modules:
                 candidate = getattr(module, name, None)
@@ -176,16 +234,24 @@ class _Compiler:
             if required not in doc:
                 self.problem(doc.mark, f"missing required key {required!r}")
         name = doc.get("machine")
-        if "machine" in doc and (not isinstance(name, str) or not MACHINE_NAME.match(name)):
-            self.problem(doc.value_marks["machine"], f"machine name {name!r} is not valid",
-                         "use lower case letters, digits and _, starting with a letter")
-        self.machine_name = name if isinstance(name, str) else ""
+        if "machine" in doc:
+            if not isinstance(name, str) or not MACHINE_NAME.match(name):
+                self.problem(doc.value_marks["machine"], f"machine name {name!r} is not valid",
+                             "use lower case letters, digits and _, starting with a letter")
+            else:
+                self.machine_name = name
+                self.check_folder(name, doc.value_marks["machine"])
         version = doc.get("version")
         if "version" in doc:
             if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-                self.problem(doc.value_marks["version"], f"version {version!r} is not an integer >= 1")
+                self.problem(doc.value_marks["version"], f"version {version!r} is not an integer >= 1",
+                             "write a whole number without quotes, counting from 1: `version: 2`")
             else:
                 self.check_file_name(version, doc.value_marks["version"])
+        for key in ("description", "invariant"):
+            self.check_text(doc, key)
+        if "invariant" in doc and isinstance(doc["invariant"], str):
+            self.expression(doc["invariant"], doc.value_marks["invariant"], "invariant")
         python_modules = self.load_modules(doc["python"], doc.value_marks["python"]) if "python" in doc else ()
 
         states = doc.get("states")
@@ -194,7 +260,9 @@ class _Compiler:
                 self.problem(doc.value_marks["states"], "`states` must be a non-empty mapping of state id -> state")
             else:
                 self.collect_states(states, ROOT)
-        data_spec = doc.get("data") or {}
+        data_spec = doc.get("data")
+        if data_spec is None:
+            data_spec = LocatedMap(doc.value_marks.get("data", doc.mark))
         initial_data = self.data(data_spec, doc.value_marks.get("data", doc.mark))
 
         built = self.build_states(doc)
@@ -217,20 +285,28 @@ class _Compiler:
         )
 
     def check_file_name(self, version: int, mark: Mark) -> None:
+        """``machines/<name>/v<N>.yaml`` must say ``version: N``."""
         path = Path(self.file)
         match = FILE_VERSION.match(path.name)
         if match and int(match.group(1)) != version:
             self.problem(mark, f"version {version} disagrees with the file name {path.name!r}",
                          f"a file named {path.name} must say `version: {int(match.group(1))}`")
+
+    def check_folder(self, name: str, mark: Mark) -> None:
+        """``machines/<name>/v<N>.yaml`` must hold the machine called ``name``."""
+        path = Path(self.file)
         folder = path.parent.name
-        if match and path.parent.parent.name == "machines" and self.machine_name and folder != self.machine_name:
-            self.problem(mark, f"machine {self.machine_name!r} is stored in machines/{folder}/",
-                         f"move it to machines/{self.machine_name}/ or rename the machine")
+        if FILE_VERSION.match(path.name) and path.parent.parent.name == "machines" and folder != name:
+            self.problem(mark, f"machine {name!r} is stored in machines/{folder}/",
+                         f"move it to machines/{name}/ or rename the machine to {folder!r}")
+
+    def check_text(self, body: LocatedMap, key: str) -> None:
+        if key in body and not isinstance(body[key], str):
+            self.problem(body.value_marks[key], f"`{key}` must be a string, got {_kind(body[key])}")
 
     def data(self, spec: Any, mark: Mark) -> Callable[[Any], dict[str, Any]]:
         if not isinstance(spec, LocatedMap):
-            if spec:
-                self.problem(mark, "`data` must be a mapping of data key -> initial value")
+            self.problem(mark, f"`data` must be a mapping of data key -> initial value, got {_kind(spec)}")
             return lambda ctx: ctx.data
         entries: list[tuple[str, Any, bool]] = []
         for key, value in spec.items():
@@ -287,26 +363,39 @@ class _Compiler:
             self.children.setdefault(parent, []).append(state_id)
             self.children.setdefault(state_id, [])
             children = body.get("states")
-            if isinstance(children, LocatedMap):
+            if "states" not in body:
+                pass
+            elif isinstance(children, LocatedMap) and children:
                 self.collect_states(children, state_id)
-            elif "states" in body and children is not None:
-                self.problem(body.value_marks["states"], f"`states` of {state_id!r} must be a mapping")
+            elif children is None or isinstance(children, LocatedMap):
+                self.problem(body.value_marks["states"], f"`states` of {state_id!r} is empty",
+                             "list its child states, or remove `states` for an atomic state")
+            else:
+                self.problem(body.value_marks["states"],
+                             f"`states` of {state_id!r} must be a mapping of state id -> state, got {_kind(children)}")
 
     def kind_of(self, state_id: str, body: LocatedMap) -> StateKind:
+        has_children = isinstance(body.get("states"), LocatedMap) and bool(body["states"])
         declared = body.get("type")
         if declared is None:
-            return StateKind.COMPOUND if body.get("states") else StateKind.ATOMIC
+            return StateKind.COMPOUND if has_children else StateKind.ATOMIC
+        choices = [k.value for k in StateKind]
+        if not isinstance(declared, str):
+            self.problem(body.value_marks["type"], f"the `type` of {state_id!r} must be a string, got {_kind(declared)}",
+                         f"one of {', '.join(choices)}")
+            return StateKind.COMPOUND if has_children else StateKind.ATOMIC
         try:
             kind = StateKind(declared)
         except ValueError:
-            choices = [k.value for k in StateKind]
             self.problem(body.value_marks["type"], f"unknown state type {declared!r} for {state_id!r}",
-                         _closest(str(declared), choices) or f"one of {', '.join(choices)}")
-            return StateKind.COMPOUND if body.get("states") else StateKind.ATOMIC
-        if kind is StateKind.ATOMIC and body.get("states"):
-            self.problem(body.value_marks["type"], f"state {state_id!r} is declared atomic but has child states")
-        if kind is StateKind.COMPOUND and not body.get("states"):
-            self.problem(body.value_marks["type"], f"compound state {state_id!r} has no child states")
+                         _closest(declared, choices) or f"one of {', '.join(choices)}")
+            return StateKind.COMPOUND if has_children else StateKind.ATOMIC
+        if kind is StateKind.ATOMIC and has_children:
+            self.problem(body.value_marks["type"], f"state {state_id!r} is declared atomic but has child states",
+                         "remove `type: atomic`: a state with child states is compound")
+        if kind is StateKind.COMPOUND and "states" not in body:
+            self.problem(body.value_marks["type"], f"compound state {state_id!r} has no child states",
+                         "add `states`, or make it atomic")
         return kind
 
     # -- states: second pass builds the model ------------------------------------------
@@ -330,9 +419,14 @@ class _Compiler:
         return built if not self.problems else None
 
     def state(self, state_id: str, body: LocatedMap, kind: StateKind, parent: str, mark: Mark) -> State:
-        self.unknown_keys(body, STATE_KEYS[kind], f"{kind.value} state {state_id!r}",
+        allowed = STATE_KEYS[kind] + (("states",) if kind is StateKind.ATOMIC else ())  # reported by collect_states
+        self.unknown_keys(body, allowed, f"{kind.value} state {state_id!r}",
                           None if kind in (StateKind.COMPOUND, StateKind.PARALLEL) else
-                          f"a {kind.value} state accepts only: {', '.join(STATE_KEYS[kind])}")
+                          f"{_article(kind.value)} state accepts only: {', '.join(STATE_KEYS[kind])}")
+        for key in ("description", "invariant"):
+            self.check_text(body, key)
+        if "invariant" in body and isinstance(body["invariant"], str):
+            self.expression(body["invariant"], body.value_marks["invariant"], f"invariant of {state_id!r}")
         children = tuple(self.children[state_id])
         parent_kind = self.raw_states[parent][1] if parent != ROOT else StateKind.COMPOUND
         entry: list[tuple[Action, ...]] = []
@@ -349,7 +443,8 @@ class _Compiler:
             mode = body.get("history", "shallow")
             if mode not in ("shallow", "deep"):
                 self.problem(body.value_marks["history"], f"history must be 'shallow' or 'deep', not {mode!r}",
-                             _closest(str(mode), ("shallow", "deep")))
+                             _closest(str(mode), ("shallow", "deep")) or "shallow remembers the active child, "
+                             "deep every active descendant")
             history_deep = mode == "deep"
             initial = self.history_default(state_id, body, parent, mark)
         elif kind is StateKind.PARALLEL:
@@ -358,6 +453,9 @@ class _Compiler:
                 self.problem(mark, f"parallel state {state_id!r} has {len(regions)} region(s)",
                              "a parallel state needs at least two child regions; use a compound state otherwise")
         elif kind is StateKind.COMPOUND:
+            if children and all(self.raw_states[c][1] is StateKind.HISTORY for c in children):
+                self.problem(mark, f"compound state {state_id!r} has only history states as children",
+                             "add the child states it can be in")
             initial = self.initial(state_id, body, mark)
 
         if kind is StateKind.FINAL and "done_data" in body:
@@ -412,10 +510,8 @@ class _Compiler:
             else:
                 sends, cancels = [], []
                 for index, (key, spec) in enumerate(after.items()):
-                    try:
-                        seconds = parse_duration(key)
-                    except ValueError as error:
-                        self.problem(after.key_marks[key], str(error))
+                    seconds = self.duration(key, after.key_marks[key])
+                    if seconds is None:
                         continue
                     event = f"after.{index}.{state_id}"
                     send_id = f"after.{index}.{state_id}"
@@ -485,29 +581,31 @@ class _Compiler:
             self.unknown_keys(spec, TRANSITION_KEYS, "a transition")
             if "target" in spec and spec["target"] is not None:
                 targets = self.targets(spec["target"], spec.value_marks["target"])
-            if "cond" in spec and "guard" in spec:
-                self.problem(spec.key_marks["guard"], "a transition takes `cond` or `guard`, not both",
-                             "combine them in one named guard or one expression")
+            checks = []  # both `cond` and `guard` must hold; the cond is checked first
             if "cond" in spec:
-                cond_text = str(spec["cond"])
                 expression = self.expression(spec["cond"], spec.value_marks["cond"], "cond")
                 if expression is not None:
-                    check = _expression_check(expression)
+                    cond_text = expression.source
+                    checks.append(_expression_check(expression))
             if "guard" in spec:
-                guard_name = spec["guard"]
-                if not isinstance(guard_name, str):
-                    self.problem(spec.value_marks["guard"], "`guard` must name a Python predicate")
+                if not isinstance(spec["guard"], str):
+                    self.problem(spec.value_marks["guard"],
+                                 f"`guard` must name a Python predicate, got {_kind(spec['guard'])}")
                 else:
+                    guard_name = spec["guard"]
                     function = self.bound(guard_name, self.guards, spec.value_marks["guard"], "guard")
                     if function is not None:
-                        check = _guard_check(function)
+                        checks.append(_guard_check(function))
+            check = checks[0] if len(checks) == 1 else _all_checks(tuple(checks)) if checks else None
             if "actions" in spec:
                 actions = self.action_list(spec["actions"], spec.value_marks["actions"], f"actions of {transition_id}")
             kind = spec.get("type", "external")
             if kind not in ("external", "internal"):
                 self.problem(spec.value_marks["type"], f"transition type must be 'external' or 'internal', not {kind!r}",
-                             _closest(str(kind), ("external", "internal")))
+                             _closest(str(kind), ("external", "internal")) or "internal keeps the source state "
+                             "active when the targets are its descendants")
             internal = kind == "internal"
+            self.check_text(spec, "description")
             description = spec.get("description")
         elif spec is not None:
             self.problem(mark, "a transition is a target state id, a mapping with `target`/`cond`/`actions`, "
@@ -550,15 +648,15 @@ class _Compiler:
             return None
         return last
 
-    def check_orthogonal(self, targets: list[str], mark: Mark) -> None:
+    def check_orthogonal(self, targets: list[str], mark: Mark,
+                         hint: str = "several targets must lie in different regions of a parallel state") -> None:
         for index, first in enumerate(targets):
             for second in targets[index + 1 :]:
                 common = next(a for a in (first,) + self.ancestors[first]
                               if a == second or a in self.ancestors[second] or a == ROOT)
                 kind = self.raw_states[common][1] if common != ROOT else StateKind.COMPOUND
                 if common in (first, second) or kind is not StateKind.PARALLEL:
-                    self.problem(mark, f"targets {first!r} and {second!r} cannot be active together",
-                                 "several targets must lie in different regions of a parallel state")
+                    self.problem(mark, f"targets {first!r} and {second!r} cannot be active together", hint)
 
     def initial(self, state_id: str, body: LocatedMap, mark: Mark) -> Transition | None:
         children = self.children[state_id]
@@ -575,6 +673,8 @@ class _Compiler:
             else:
                 target_spec = spec
             names = target_spec if isinstance(target_spec, list) else [target_spec]
+            if not names:
+                self.problem(spec_mark, f"the initial list of {what} is empty")
             targets = []
             for name in names:
                 if not isinstance(name, str) or name not in children:
@@ -584,6 +684,8 @@ class _Compiler:
                     targets.append(name)
             if not targets:
                 return None
+            if len(targets) == len(names) and len(targets) > 1:
+                self.check_orthogonal(targets, spec_mark, f"{what} starts in one of its child states; name one")
         elif proper:
             targets = [proper[0]]
         else:
@@ -668,14 +770,16 @@ class _Compiler:
             if not all(DATA_KEY.match(p) for p in path):
                 self.problem(body.key_marks[key], f"{key!r} is not a data key or dotted path")
                 continue
-            expression = self.expression(value, body.value_marks[key], f"assign to {key!r}")
+            expression = self.expression(value, body.value_marks[key], f"assign to {key!r}", null=True)
             if expression is not None:
                 parts.append(Action("assign", f"{key} = {expression.source}", act.make_assign(path, expression),
                                     {"assign": {key: expression.source}}, location))
+        if len(parts) != len(body):
+            return None
         if len(parts) == 1:
             return parts[0]
         return Action("assign", "; ".join(p.text for p in parts), _sequence(parts),
-                      {"assign": {k: str(v) for k, v in body.items()}}, location)
+                      {"assign": {k: v for p in parts for k, v in p.spec["assign"].items()}}, location)
 
     def raise_action(self, body: Any, mark: Mark, location: Location, what: str) -> Action | None:
         event, payload = self.event_and_payload(body, mark, "raise")
@@ -721,10 +825,7 @@ class _Compiler:
         event = self.event_name(body["event"], body.value_marks["event"], "send")
         delay = None
         if "delay" in body:
-            try:
-                delay = parse_duration(body["delay"])
-            except ValueError as error:
-                self.problem(body.value_marks["delay"], str(error))
+            delay = self.duration(body["delay"], body.value_marks["delay"])
         send_id = body.get("id")
         if send_id is not None and not isinstance(send_id, str):
             self.problem(body.value_marks["id"], "a send `id` must be a string")
@@ -814,6 +915,13 @@ def _expression_check(expression: Expression) -> Callable[[Any], bool]:
     return check
 
 
+def _all_checks(checks: tuple[Callable[[Any], bool], ...]) -> Callable[[Any], bool]:
+    def check(ctx: Any) -> bool:
+        return all(part(ctx) for part in checks)
+
+    return check
+
+
 def _guard_check(function: Callable[[Any], Any]) -> Callable[[Any], bool]:
     def check(ctx: Any) -> bool:
         ctx.prepare_for_python()
@@ -860,8 +968,8 @@ def _import(name: str, base_dir: Path) -> Any:
         if module_name in sys.modules:
             return sys.modules[module_name]
         spec = importlib.util.spec_from_file_location(module_name, path)
-        if spec is None or spec.loader is None or not path.exists():
-            raise FileNotFoundError(f"no file {path}")
+        if spec is None or spec.loader is None or not path.is_file():
+            raise FileNotFoundError(f"there is no file {name!r} in {base_dir}")
         module = importlib.util.module_from_spec(spec)
         sys.modules[module_name] = module
         try:

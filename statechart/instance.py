@@ -205,6 +205,8 @@ class Instance:
             )
         records, contexts = [record], [ctx]
         queue = list(ctx._immediate)
+        engine = self.machine.engine
+        steps = len(record.microsteps)
         while queue and not after.done:
             send_id = queue.pop(0)
             pending = next((p for p in after.pending if p.id == send_id), None)
@@ -214,6 +216,9 @@ class Instance:
             records.append(next_record)
             contexts.append(next_ctx)
             queue.extend(next_ctx._immediate)
+            steps += len(next_record.microsteps)
+            if steps > engine.microstep_limit:  # zero-delay sends that keep sending: nothing committed
+                raise engine._loop_error(record.event, [m for r in records for m in r.microsteps])
         self._status = after
         return SendResult(
             event=event, data=data, handled=record.handled,

@@ -196,6 +196,10 @@ class ActionContext:
         self.internal.append(Event("error.execution", {"message": message}, "platform"))
 
 
+def _due_order(pending: PendingSend) -> tuple[float, int]:
+    return pending.due, pending.seq
+
+
 def _copy_json(value: Any) -> Any:
     if isinstance(value, dict):
         return {key: _copy_json(item) for key, item in value.items()}
@@ -273,6 +277,7 @@ class Engine:
         # Run to completion: eventless transitions first, then internal events (spec D mainEventLoop).
         internal = ctx.internal
         limit = self.microstep_limit
+        unhandled = 0  # internal events taken since the last microstep, none of them handled
         while running:
             ctx.In = configuration.__contains__
             enabled, plan = self.select_transitions(configuration, None, ctx, history)
@@ -283,7 +288,13 @@ class Engine:
                 events.append(ctx.event.name)
                 enabled, plan = self.select_transitions(configuration, ctx.event.name, ctx, history)
                 if not enabled:
+                    # A guard that keeps failing (or raising) queues a new error.execution each
+                    # time it is evaluated, so the queue may never drain: stop as for a loop.
+                    unhandled += 1
+                    if unhandled > limit:
+                        raise self._stalled_error(event, configuration)
                     continue
+            unhandled = 0
             if plan is None:
                 plan = self.plan(configuration, enabled, history)
             configuration, history, running = self.microstep(plan, ctx, history)
@@ -293,7 +304,9 @@ class Engine:
         if not running and not status.done:
             self.exit_interpreter(configuration, ctx)
         record = Macrostep(event, handled, status.configuration, configuration, tuple(microsteps), tuple(events))
-        pending = ctx.pending if not ctx._pending_copied else tuple(ctx.pending)
+        # Keep pending sends in due order (as a restored snapshot has them), so an instance and
+        # its restored copy report the same `scheduled`/`cancelled` in the same order.
+        pending = ctx.pending if not ctx._pending_copied else tuple(sorted(ctx.pending, key=_due_order))
         new_status = Status(configuration, history, ctx.data, pending, not running, ctx.send_counter)
         return new_status, record, ctx
 
@@ -301,6 +314,12 @@ class Engine:
         tail = microsteps[-20:]
         transitions = list(dict.fromkeys(t.id for step in tail for t in step.transitions))
         states = list(dict.fromkeys(s for step in tail for s in sorted(step.configuration, key=self._order)))
+        return EventlessLoopError(event.name if event else None, self.microstep_limit, transitions, states)
+
+    def _stalled_error(self, event: Event | None, configuration: frozenset[str]) -> EventlessLoopError:
+        selection = self._selections.get((configuration, None), _NO_SELECTION)
+        transitions = list(dict.fromkeys(t.id for group in selection.groups for t in group))
+        states = sorted((s for s in configuration if self.states[s].is_atomic), key=self._order)
         return EventlessLoopError(event.name if event else None, self.microstep_limit, transitions, states)
 
     def _order(self, state: str) -> int:
@@ -481,7 +500,9 @@ class _PlanBuilder:
             if transition.actions:
                 ops.append((_BLOCK, transition.actions, frozenset(current)))
 
-        # enterStates
+        # enterStates: it runs after exitStates, so history targets see what was just recorded
+        if history_updates:
+            self.history = {**self.history, **dict(history_updates)}
         to_enter: dict[str, None] = {}
         default_entry: set[str] = set()
         default_history_content: dict[str, tuple[Action, ...]] = {}
@@ -560,6 +581,14 @@ class _PlanBuilder:
         source = transition.source
         if source == ROOT:
             return ROOT
+        # Entering a history state enters everything from its parent down to the states it
+        # stands for (addDescendantStatesToEnter), so the domain must contain the history state
+        # itself, not only its effective targets. Appendix D uses the effective targets alone;
+        # from inside the history's parent that re-enters still-active states (entry actions
+        # twice, no exit) and can enter a second child of an active compound or region.
+        history_targets = [t for t in transition.targets if self.states[t].kind is StateKind.HISTORY]
+        if history_targets:
+            targets = [*targets, *history_targets]
         if (transition.internal and self.states[source].kind is StateKind.COMPOUND
                 and all(source in self.states[t].ancestors for t in targets)):
             return source

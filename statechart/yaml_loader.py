@@ -19,13 +19,36 @@ from .errors import Problem
 __all__ = ["Mark", "LocatedMap", "LocatedList", "parse_yaml"]
 
 
+#: Tags a machine file may use, explicitly (``!!str 2``) or implicitly; anything else is refused.
+_CORE_TAGS = frozenset(
+    f"tag:yaml.org,2002:{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq", "timestamp")
+)
+#: How many values a document may expand to through aliases ("billion laughs" stops here).
+MAX_NODES = 100_000
+
+
 @attrs.frozen
 class Mark:
-    """A 1-based position; ``quoted`` tells whether a scalar's text starts one column later."""
+    """A 1-based position; ``quoted`` tells whether a scalar's text starts one column later.
+
+    ``segments`` locates the text of a scalar written over several lines (a ``|`` or ``>``
+    block, or a folded plain or quoted scalar): ``(offset in the value, line, column)`` of
+    the start of each source line, so a position inside the value can be mapped back.
+    """
 
     line: int
     column: int
     quoted: bool = False
+    segments: tuple[tuple[int, int, int], ...] = attrs.field(default=(), eq=False, repr=False)
+
+    def at(self, offset: int) -> "Mark":
+        """The position of character ``offset`` of this scalar's value, as well as it can be told."""
+        for start, line, column in reversed(self.segments):
+            if start <= offset:
+                return Mark(line, column + offset - start)
+        if self.segments:
+            return Mark(self.segments[0][1], self.segments[0][2])
+        return Mark(self.line, self.column + (1 if self.quoted else 0) + offset)
 
 
 class LocatedMap(dict):
@@ -53,7 +76,41 @@ class LocatedList(list):
 
 def _mark(node: yaml.Node) -> Mark:
     quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')
-    return Mark(node.start_mark.line + 1, node.start_mark.column + 1, quoted)
+    segments: tuple[tuple[int, int, int], ...] = ()
+    if isinstance(node, yaml.ScalarNode) and node.end_mark.line > node.start_mark.line:
+        segments = _segments(node, quoted)
+    return Mark(node.start_mark.line + 1, node.start_mark.column + 1, quoted, segments)
+
+
+def _segments(node: yaml.ScalarNode, quoted: bool) -> tuple[tuple[int, int, int], ...]:
+    """Where each source line of a multi-line scalar starts in its value (see :class:`Mark`)."""
+    start, end = node.start_mark, node.end_mark
+    buffer = start.buffer
+    if not isinstance(buffer, str) or not isinstance(node.value, str):
+        return ()
+    line_start = buffer.rfind("\n", 0, start.pointer) + 1
+    lines = buffer[line_start : end.pointer].split("\n")
+    value, position, result = node.value, 0, []
+    for index, raw in enumerate(lines):
+        if index == 0:
+            if node.style in ("|", ">"):
+                continue  # the header line holds only the indicator
+            column = start.column + (1 if quoted else 0)
+            text = raw[column:]
+        else:
+            text = raw.lstrip(" \t")
+            column = len(raw) - len(text)
+        text = text.rstrip()
+        if quoted and index == len(lines) - 1 and text.endswith(node.style):
+            text = text[:-1]
+        if not text:
+            continue
+        found = value.find(text, position)
+        if found < 0:
+            break  # escapes or a trailing comment: the lines before are still located
+        result.append((found, start.line + 1 + index, column + 1))
+        position = found + len(text)
+    return tuple(result)
 
 
 class _Builder:
@@ -63,17 +120,41 @@ class _Builder:
         self.file = file
         self.problems: list[Problem] = []
         self._scalars = yaml.SafeLoader("")  # only used for its scalar constructors
+        self._open: set[int] = set()  # ids of the collections being built (to find alias cycles)
+        self._cycles: set[int] = set()
+        self._count = 0
 
     def build(self, node: yaml.Node) -> Any:
-        if isinstance(node, yaml.MappingNode):
-            return self._mapping(node)
-        if isinstance(node, yaml.SequenceNode):
+        self._count += 1
+        if self._count > MAX_NODES:
+            raise _TooLarge(node)
+        if node.tag == "tag:yaml.org,2002:value":  # a plain `=`: PyYAML has no constructor for it
+            return node.value
+        if node.tag not in _CORE_TAGS:
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!", 1)
+            self._problem(node, f"the YAML tag {tag!r} is not supported in machine files",
+                          "remove the tag; machine files hold plain strings, numbers, lists and mappings")
+            if isinstance(node, yaml.ScalarNode):
+                return node.value
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node)
+        if id(node) in self._open:
+            if id(node) not in self._cycles:
+                self._cycles.add(id(node))
+                self._problem(node, "this anchored value contains an alias to itself",
+                              "an alias (*name) may only repeat a value written before it, outside it")
+            return None
+        self._open.add(id(node))
+        try:
+            if isinstance(node, yaml.MappingNode):
+                return self._mapping(node)
             result = LocatedList(_mark(node))
             for item in node.value:
                 result.append(self.build(item))
                 result.item_marks.append(_mark(item))
             return result
-        return self._scalar(node)
+        finally:
+            self._open.discard(id(node))
 
     def _mapping(self, node: yaml.MappingNode) -> LocatedMap:
         result = LocatedMap(_mark(node))
@@ -97,8 +178,20 @@ class _Builder:
         return result
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
-        value = self._scalars.construct_object(node, deep=True)
-        if isinstance(value, (datetime.date, datetime.datetime, bytes)):
+        if node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"):
+            # YAML 1.1 reads yes/no/on/off as booleans; editors (YAML 1.2) read them as strings
+            word = "true" if node.value.lower() in ("yes", "on") else "false"
+            self._problem(node, f"{node.value!r} is ambiguous: YAML 1.1 reads it as {word}, YAML 1.2 as a string",
+                          f"write {word} for the boolean, or quote it for the string")
+            return node.value
+        try:
+            value = self._scalars.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, TypeError, OverflowError) as error:
+            tag = node.tag.rsplit(":", 1)[-1]
+            self._problem(node, f"{node.value!r} cannot be read as a YAML {tag}",
+                          getattr(error, "problem", None) or str(error) or None)
+            return node.value
+        if isinstance(value, (datetime.date, datetime.datetime)):
             self._problem(node, f"{node.value!r} is read by YAML as a {type(value).__name__}, "
                                 "which is not JSON-compatible", "quote it to keep it a string")
             return node.value
@@ -109,6 +202,12 @@ class _Builder:
         self.problems.append(Problem(self.file, mark.line, mark.column, message, hint))
 
 
+class _TooLarge(Exception):
+    def __init__(self, node: yaml.Node) -> None:
+        super().__init__()
+        self.node = node
+
+
 def parse_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
     """Parse one YAML document; returns the located value (or None) and the problems found."""
     try:
@@ -116,11 +215,28 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        if error.problem == "but found another document":
+            return None, [Problem(file, line, column, "invalid YAML: a machine file holds one YAML document",
+                                  "remove the `---` and what follows, or move it to its own file")]
         message = f"invalid YAML: {error.problem or error.context}"
-        return None, [Problem(file, line, column, message)]
-    except yaml.YAMLError as error:  # pragma: no cover - composer errors are always marked
+        hint = f"{error.context} at line {error.context_mark.line + 1}" if (
+            error.context and error.problem and error.context_mark) else None
+        return None, [Problem(file, line, column, message, hint)]
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
+        character = chr(error.character) if isinstance(error.character, int) else error.character
+        return None, [Problem(file, line, column, f"invalid YAML: the character {character!r} is not allowed",
+                              "machine files are UTF-8 text without control characters")]
+    except yaml.YAMLError as error:  # pragma: no cover - other errors are marked
         return None, [Problem(file, 1, 1, f"invalid YAML: {error}")]
     if node is None:
         return None, [Problem(file, 1, 1, "the file is empty", "a machine needs `machine`, `version` and `states`")]
     builder = _Builder(file)
-    return builder.build(node), builder.problems
+    try:
+        return builder.build(node), builder.problems
+    except _TooLarge as error:
+        mark = _mark(error.node)
+        return None, builder.problems + [Problem(
+            file, mark.line, mark.column, f"the document expands to more than {MAX_NODES} values through aliases",
+            "repeat less through YAML aliases")]
