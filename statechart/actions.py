@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Sequence
 
+import attrs
+
 from .durations import parse_duration
 from .expressions import Expression
 
@@ -18,7 +20,9 @@ __all__ = [
     "make_payload",
     "make_assign",
     "make_raise",
+    "SendSpec",
     "make_send",
+    "make_simple_send",
     "make_cancel",
     "make_log",
     "make_if",
@@ -107,20 +111,60 @@ def make_raise(event: str, payload: Payload) -> Run:
     return raise_event
 
 
-def make_send(
-    event: str | None,
-    event_expr: Expression | None,
-    delay: float | None,
-    delay_expr: Expression | None,
-    send_id: str | None,
-    payload: Payload,
-) -> Run:
+@attrs.frozen
+class SendSpec:
+    """Everything ``<send>`` can say; a field and its ``*_expr`` twin are never both set."""
+
+    event: str | None = None
+    event_expr: Expression | None = None
+    target: str | None = None
+    target_expr: Expression | None = None
+    type: str | None = None
+    type_expr: Expression | None = None
+    id: str | None = None
+    id_location: str | None = None
+    delay: float | None = None
+    delay_expr: Expression | None = None
+    namelist: tuple[str, ...] = ()
+    payload: Payload | None = None
+    content: Expression | None = None
+
+
+#: Send types this engine delivers: its own SCXML event processor (under either name).
+SCXML_SEND_TYPES = (None, "scxml", "http://www.w3.org/TR/scxml/#SCXMLEventProcessor")
+
+
+def make_send(spec: SendSpec) -> Run:
+    """SCXML 6.2: every expression is evaluated when the send runs; any failure is error.execution
+    and nothing is sent."""
+
     def send(ctx: Any) -> None:
-        name = event if event_expr is None else str(evaluate(event_expr, ctx))
-        seconds = delay if delay_expr is None else parse_duration(evaluate(delay_expr, ctx))
-        ctx.send(name, payload(ctx), delay=seconds or 0.0, id=send_id)
+        name = spec.event if spec.event_expr is None else str(evaluate(spec.event_expr, ctx))
+        kind = spec.type if spec.type_expr is None else evaluate(spec.type_expr, ctx)
+        if kind not in SCXML_SEND_TYPES:
+            raise ValueError(f"send type {kind!r} is not supported; only the SCXML event processor is")
+        target = spec.target if spec.target_expr is None else evaluate(spec.target_expr, ctx)
+        seconds = spec.delay if spec.delay_expr is None else parse_duration(evaluate(spec.delay_expr, ctx))
+        if spec.content is not None:
+            data = evaluate(spec.content, ctx)
+        elif spec.namelist or spec.payload is not None:
+            data = {}
+            for data_name in spec.namelist:
+                if data_name not in ctx.data:
+                    raise NameError(f"namelist names {data_name!r}, which is not a data key")
+                data[data_name] = ctx.data[data_name]
+            if spec.payload is not None:
+                data.update(spec.payload(ctx))
+        else:
+            data = None
+        ctx.send_to(target, name, data, delay=seconds or 0.0, id=spec.id, id_location=spec.id_location)
 
     return send
+
+
+def make_simple_send(event: str, delay: float | None, send_id: str | None) -> Run:
+    """A send to self with no payload (what `after` compiles to)."""
+    return make_send(SendSpec(event=event, delay=delay, id=send_id))
 
 
 def make_cancel(send_id: str | None, send_id_expr: Expression | None) -> Run:

@@ -26,6 +26,7 @@ from . import actions as act
 from .durations import parse_duration
 from .errors import LoadError, Problem
 from .events import DESCRIPTOR_PATTERN, normalize_descriptor
+from .scripts import compile_script
 from .expressions import RESERVED_NAMES, SAFE_BUILTINS, Expression, ExpressionSyntaxError, compile_expression
 from .model import ROOT, Action, Location, MachineModel, State, StateKind, Transition
 from .yaml_loader import LocatedList, LocatedMap, Mark
@@ -39,19 +40,23 @@ FILE_VERSION = re.compile(r"^v(\d+)\.ya?ml$")
 PLAIN_SECONDS = re.compile(r"^\s*(\d+(\.\d+)?|\.\d+)\s*$")
 DURATION_HINT = "write a number and a unit (500ms, 30s, 5m, 2h, 1d), or a number of seconds"
 
-TOP_KEYS = ("machine", "version", "description", "initial", "data", "python", "states", "invariant")
+TOP_KEYS = ("machine", "version", "description", "initial", "data", "binding", "script", "python", "states",
+            "invariant")
 STATE_KEYS = {
-    StateKind.ATOMIC: ("type", "description", "invariant", "entry", "exit", "on", "always", "after"),
-    StateKind.COMPOUND: ("type", "description", "invariant", "initial", "states", "entry", "exit",
-                         "on", "always", "after", "on_done"),
-    StateKind.PARALLEL: ("type", "description", "invariant", "states", "entry", "exit", "on",
-                         "always", "after", "on_done"),
-    StateKind.FINAL: ("type", "description", "entry", "exit", "done_data"),
+    StateKind.ATOMIC: ("type", "description", "invariant", "data", "entry", "exit", "on", "transitions", "always",
+                       "after"),
+    StateKind.COMPOUND: ("type", "description", "invariant", "initial", "data", "states", "entry", "exit",
+                         "on", "transitions", "always", "after", "on_done"),
+    StateKind.PARALLEL: ("type", "description", "invariant", "data", "states", "entry", "exit", "on",
+                         "transitions", "always", "after", "on_done"),
+    StateKind.FINAL: ("type", "description", "data", "entry", "exit", "done_data"),
     StateKind.HISTORY: ("type", "description", "history", "target", "actions"),
 }
 ALL_STATE_KEYS = sorted({key for keys in STATE_KEYS.values() for key in keys})
 TRANSITION_KEYS = ("target", "cond", "guard", "actions", "type", "description")
-ACTION_VERBS = ("assign", "raise", "send", "cancel", "log", "if", "foreach", "emit")
+ACTION_VERBS = ("assign", "raise", "send", "cancel", "log", "if", "foreach", "emit", "script")
+SEND_KEYS = ("event", "event_expr", "target", "target_expr", "type", "type_expr", "id", "id_location", "delay",
+             "delay_expr", "namelist", "data", "content")
 IF_KEYS = ("if", "then", "elif", "else")
 
 
@@ -97,6 +102,9 @@ class _Compiler:
         self.raw_states: dict[str, tuple[LocatedMap, StateKind, str, Mark]] = {}
         self.children: dict[str, list[str]] = {ROOT: []}
         self.events: set[str] = set()
+        self.late_binding = False
+        #: SCXML documents: an invalid location is error.execution at run time, not a load error.
+        self.runtime_location_errors = file.lower().endswith(".scxml")
         self.wildcard = False
 
     # -- reporting ---------------------------------------------------------------------
@@ -260,14 +268,24 @@ class _Compiler:
                 self.problem(doc.value_marks["states"], "`states` must be a non-empty mapping of state id -> state")
             else:
                 self.collect_states(states, ROOT)
+        binding = doc.get("binding", "early")
+        if binding not in ("early", "late"):
+            self.problem(doc.value_marks["binding"], f"binding must be 'early' or 'late', not {binding!r}",
+                         "early: all data is set at start; late: a state's data is set when it is first entered")
+        self.late_binding = binding == "late"
         data_spec = doc.get("data")
         if data_spec is None:
             data_spec = LocatedMap(doc.value_marks.get("data", doc.mark))
-        initial_data = self.data(data_spec, doc.value_marks.get("data", doc.mark))
+        top_data = self.data(data_spec, doc.value_marks.get("data", doc.mark))
+        script = None
+        if "script" in doc:
+            script = self.script_action(doc["script"], doc.value_marks["script"], self.location(doc.value_marks["script"]),
+                                        "the machine script")
 
         built = self.build_states(doc)
         if self.problems or built is None:
             return None
+        initial_data = _initial_data(top_data, built, self.late_binding, script)
         events = frozenset(e for e in self.events if e != "*")
         return MachineModel(
             name=name,
@@ -282,6 +300,7 @@ class _Compiler:
             description=doc.get("description"),
             python_modules=python_modules,
             raw=doc,
+            late_binding=self.late_binding,
         )
 
     def check_file_name(self, version: int, mark: Mark) -> None:
@@ -463,9 +482,10 @@ class _Compiler:
 
         for key, blocks in (("entry", entry), ("exit", exit_)):
             if key in body:
-                actions = self.action_list(body[key], body.value_marks[key], f"{key} of {state_id!r}")
-                if actions:
-                    blocks.append(actions)
+                blocks.extend(self.blocks(body[key], body.value_marks[key], f"{key} of {state_id!r}"))
+        data_init = None
+        if "data" in body:
+            data_init = self.data(body["data"], body.value_marks["data"])
 
         if kind is not StateKind.HISTORY:
             transitions = self.state_transitions(state_id, body, kind, entry, exit_)
@@ -488,7 +508,17 @@ class _Compiler:
             invariant=body.get("invariant"),
             description=body.get("description"),
             location=self.location(mark),
+            data_init=data_init,
+            data_spec=_plain(body.get("data")),
         )
+
+    def blocks(self, spec: Any, mark: Mark, what: str) -> list[tuple[Action, ...]]:
+        """An action list, or a list of action lists: separate blocks, as several SCXML <onentry>.
+        A failing action skips the rest of its own block only."""
+        if isinstance(spec, LocatedList) and spec and all(isinstance(item, LocatedList) for item in spec):
+            return [self.action_list(block, block_mark, what) for block, block_mark in zip(spec, spec.item_marks)]
+        actions = self.action_list(spec, mark, what)
+        return [actions] if actions else []
 
     def state_transitions(self, state_id: str, body: LocatedMap, kind: StateKind,
                           entry: list[tuple[Action, ...]], exit_: list[tuple[Action, ...]]) -> list[Transition]:
@@ -501,6 +531,8 @@ class _Compiler:
                 for key, spec in on.items():
                     events = self.descriptors(key, on.key_marks[key])
                     transitions += self.transition_list(state_id, key, events, spec, on.value_marks[key])
+        if "transitions" in body:
+            transitions += self.ordered_transitions(state_id, body["transitions"], body.value_marks["transitions"])
         if "always" in body:
             transitions += self.transition_list(state_id, "always", (), body["always"], body.value_marks["always"])
         if "after" in body:
@@ -515,8 +547,7 @@ class _Compiler:
                         continue
                     event = f"after.{index}.{state_id}"
                     send_id = f"after.{index}.{state_id}"
-                    sends.append(Action("send", f"send {event} after {key}", act.make_send(
-                        event, None, seconds, None, send_id, act.make_payload(None)),
+                    sends.append(Action("send", f"send {event} after {key}", act.make_simple_send(event, seconds, send_id),
                         {"send": {"event": event, "delay": key, "id": send_id}}, self.location(after.key_marks[key])))
                     cancels.append(Action("cancel", f"cancel {send_id}", act.make_cancel(send_id, None),
                                           {"cancel": send_id}, self.location(after.key_marks[key])))
@@ -534,6 +565,32 @@ class _Compiler:
         for order, transition in enumerate(transitions):
             transitions[order] = _with_order(transition, order)
         return transitions
+
+    def ordered_transitions(self, state_id: str, spec: Any, mark: Mark) -> list[Transition]:
+        """SCXML's single ordered list: each item is a transition mapping with an optional `event`."""
+        if not isinstance(spec, LocatedList):
+            self.problem(mark, "`transitions` must be a list of transitions, each with an optional `event`")
+            return []
+        result = []
+        for index, (item, item_mark) in enumerate(zip(spec, spec.item_marks)):
+            if not isinstance(item, LocatedMap):
+                self.problem(item_mark, "each item of `transitions` is a mapping with `event`, `target`, ...")
+                continue
+            events: tuple[str, ...] = ()
+            body = item
+            if "event" in item:
+                events = self.descriptors(str(item["event"]), item.value_marks["event"])
+                body = LocatedMap(item.mark)
+                for key, value in item.items():
+                    if key != "event":
+                        body[key] = value
+                        body.key_marks[key] = item.key_marks[key]
+                        body.value_marks[key] = item.value_marks[key]
+            label = " ".join(events) if events else "always"
+            transition = self.transition(state_id, f"{state_id}:{label}:t{index}", events, body, item_mark)
+            if transition is not None:
+                result.append(transition)
+        return result
 
     def descriptors(self, key: str, mark: Mark) -> tuple[str, ...]:
         tokens = key.split()
@@ -665,6 +722,7 @@ class _Compiler:
         actions: tuple[Action, ...] = ()
         if "initial" in body:
             spec, spec_mark = body["initial"], body.value_marks["initial"]
+            deeper_allowed = isinstance(spec, LocatedMap)
             if isinstance(spec, LocatedMap):
                 self.unknown_keys(spec, ("target", "actions"), "an initial transition")
                 if "actions" in spec:
@@ -677,8 +735,14 @@ class _Compiler:
                 self.problem(spec_mark, f"the initial list of {what} is empty")
             targets = []
             for name in names:
-                if not isinstance(name, str) or name not in children:
+                if deeper_allowed and isinstance(name, str) and name in self.raw_states \
+                        and state_id in self.ancestors[name] and self.raw_states[name][1] is not StateKind.HISTORY:
+                    targets.append(name)  # SCXML's <initial> transition may enter a deeper state directly
+                elif not isinstance(name, str) or name not in children:
                     hint = _closest(str(name), children) or f"the children of {what} are: {', '.join(children)}"
+                    if not deeper_allowed and isinstance(name, str) and name in self.raw_states \
+                            and state_id in self.ancestors[name]:
+                        hint = f"{name!r} is deeper down; to start there write `initial: {{target: {name}}}`"
                     self.problem(spec_mark, f"initial {name!r} of {what} is not one of its child states", hint)
                 else:
                     targets.append(name)
@@ -818,29 +882,70 @@ class _Compiler:
         if not isinstance(body, LocatedMap):
             self.problem(mark, "`send` takes a mapping with `event` and optional `delay`, `id`, `data`")
             return None
-        self.unknown_keys(body, ("event", "delay", "id", "data"), "a `send` action")
-        if "event" not in body:
-            self.problem(mark, "`send` needs an `event`")
+        self.unknown_keys(body, SEND_KEYS, "a `send` action")
+        fields: dict[str, Any] = {}
+        for plain, computed in (("event", "event_expr"), ("target", "target_expr"), ("type", "type_expr"),
+                                ("delay", "delay_expr"), ("id", "id_location")):
+            if plain in body and computed in body:
+                self.problem(body.key_marks[computed], f"`send` takes `{plain}` or `{computed}`, not both")
+        if "event" not in body and "event_expr" not in body:
+            self.problem(mark, "`send` needs an `event` (or an `event_expr` computing it)")
             return None
-        event = self.event_name(body["event"], body.value_marks["event"], "send")
-        delay = None
+        if "event" in body:
+            fields["event"] = self.event_name(body["event"], body.value_marks["event"], "send")
+            if fields["event"] is None:
+                return None
+        for key in ("event_expr", "target_expr", "type_expr", "delay_expr", "content"):
+            if key in body:
+                fields[key] = self.expression(body[key], body.value_marks[key], f"send {key}")
+        for key in ("target", "type", "id", "id_location"):
+            if key in body:
+                if not isinstance(body[key], str):
+                    self.problem(body.value_marks[key], f"send `{key}` must be a string")
+                else:
+                    fields[key] = body[key]
+        if "id_location" in fields and not DATA_KEY.match(fields["id_location"]):
+            self.problem(body.value_marks["id_location"], "send `id_location` must be a data key")
         if "delay" in body:
-            delay = self.duration(body["delay"], body.value_marks["delay"])
-        send_id = body.get("id")
-        if send_id is not None and not isinstance(send_id, str):
-            self.problem(body.value_marks["id"], "a send `id` must be a string")
-        payload = self.payload(body.get("data"), body.value_marks.get("data", mark), "send data")
-        if event is None:
-            return None
-        text = f"send {event}" + (f" after {body['delay']}" if delay else "")
-        return Action("send", text, act.make_send(event, None, delay, None, send_id, payload),
-                      {"send": _plain(body)}, location)
+            fields["delay"] = self.duration(body["delay"], body.value_marks["delay"])
+        if "namelist" in body:
+            names = body["namelist"]
+            if not isinstance(names, list) or not all(isinstance(n, str) and DATA_KEY.match(n) for n in names):
+                self.problem(body.value_marks["namelist"], "send `namelist` must be a list of data keys")
+            else:
+                fields["namelist"] = tuple(names)
+        if "data" in body:
+            if "content" in body:
+                self.problem(body.key_marks["content"], "`send` takes `data` or `content`, not both",
+                             "`data` builds a mapping of named values; `content` is the whole payload")
+            fields["payload"] = self.payload(body["data"], body.value_marks["data"], "send data")
+        event_text = fields.get("event") or f"({body.get('event_expr')})"
+        text = f"send {event_text}" + (f" after {body['delay']}" if fields.get("delay") else "")
+        return Action("send", text, act.make_send(act.SendSpec(**fields)), {"send": _plain(body)}, location)
 
     def cancel_action(self, body: Any, mark: Mark, location: Location, what: str) -> Action | None:
+        if isinstance(body, LocatedMap) and set(body) == {"id_expr"}:
+            expression = self.expression(body["id_expr"], body.value_marks["id_expr"], "cancel id_expr")
+            return Action("cancel", f"cancel ({body['id_expr']})", act.make_cancel(None, expression),
+                          {"cancel": _plain(body)}, location)
         if not isinstance(body, str):
-            self.problem(mark, "`cancel` takes the id of a send")
+            self.problem(mark, "`cancel` takes the id of a send, or `{id_expr: <expression>}`")
             return None
         return Action("cancel", f"cancel {body}", act.make_cancel(body, None), {"cancel": body}, location)
+
+    def script_action(self, body: Any, mark: Mark, location: Location, what: str) -> Action | None:
+        if isinstance(body, list) and all(isinstance(item, str) for item in body):
+            body = "\n".join(body)
+        if not isinstance(body, str):
+            self.problem(mark, "`script` takes Python statements as a string")
+            return None
+        try:
+            run = compile_script(body, machine_name=self.machine_name)
+        except ExpressionSyntaxError as error:
+            line = mark.line + body.count("\n", 0, error.offset)
+            self.problem(Mark(line, mark.column), f"script: {error.message}", f"in {body!r}")
+            return None
+        return Action("script", f"script {body.splitlines()[0] if body else ''}", run, {"script": body}, location)
 
     def log_action(self, body: Any, mark: Mark, location: Location, what: str) -> Action | None:
         label, expression = None, None
@@ -885,15 +990,53 @@ class _Compiler:
                 self.problem(mark, f"`foreach` needs `{required}`")
                 return None
         array = self.expression(body["array"], body.value_marks["array"], "foreach array")
-        for key in ("item", "index"):
-            if key in body and (not isinstance(body[key], str) or not DATA_KEY.match(body[key])):
-                self.problem(body.value_marks[key], f"foreach `{key}` must be a data key")
+        invalid = [key for key in ("item", "index")
+                   if key in body and (not isinstance(body[key], str) or not DATA_KEY.match(body[key]))]
         actions = self.action_list(body.get("do"), body.value_marks.get("do", mark), what)
+        if invalid and self.runtime_location_errors:
+            # SCXML 4.6 makes an invalid item or index an error.execution when the foreach runs.
+            message = f"foreach `{invalid[0]}` {body[invalid[0]]!r} is not a valid data location"
+            return Action("foreach", f"foreach {body['item']}", _failing(message), {"foreach": _plain(body)},
+                          location)
+        for key in invalid:
+            self.problem(body.value_marks[key], f"foreach `{key}` must be a data key")
         if array is None:
             return None
         return Action("foreach", f"foreach {body['item']} in {array.source}",
                       act.make_foreach(array, body["item"], body.get("index"), actions), {"foreach": _plain(body)},
                       location)
+
+
+def _initial_data(top: Callable[[Any], Any], states: Mapping[str, State], late_binding: bool,
+                  script: Action | None) -> Callable[[Any], dict[str, Any]]:
+    """SCXML 5.3: early binding sets every <datamodel> at start in document order; late binding
+    declares state data as None and sets it when the state is first entered."""
+    state_data = [s for s in states.values() if s.data_init is not None]
+    declared = [key for s in state_data for key in (s.data_spec or {})]
+
+    def initial_data(ctx: Any) -> dict[str, Any]:
+        top(ctx)
+        if late_binding:
+            for key in declared:
+                ctx.data.setdefault(key, None)
+        else:
+            for state in state_data:
+                state.data_init(ctx)
+        if script is not None:
+            try:
+                script.run(ctx)
+            except Exception as error:  # noqa: BLE001 - SCXML: error.execution
+                ctx.error(error, script.text)
+        return ctx.data
+
+    return initial_data
+
+
+def _failing(message: str) -> Callable[[Any], None]:
+    def fail(ctx: Any) -> None:
+        raise ValueError(message)
+
+    return fail
 
 
 def _sequence(parts: list[Action]) -> Callable[[Any], None]:

@@ -10,7 +10,7 @@ import attrs
 __all__ = ["Event", "normalize_descriptor", "descriptor_matches", "DESCRIPTOR_PATTERN"]
 
 #: One token of an event descriptor as authors may write it.
-DESCRIPTOR_PATTERN = re.compile(r"^(\*|[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*(\.\*?)?)$")
+DESCRIPTOR_PATTERN = re.compile(r"^(\*|\.\*|[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*(\.\*?)?)$")
 
 
 @attrs.frozen(slots=True)
@@ -28,8 +28,8 @@ class Event:
 
 def normalize_descriptor(token: str) -> str:
     """``error.*`` and ``error.`` both mean the prefix ``error``; ``*`` stays ``*``."""
-    if token == "*":
-        return token
+    if token in ("*", ".*"):
+        return "*"
     if token.endswith(".*"):
         return token[:-2]
     return token.rstrip(".")

@@ -130,7 +130,7 @@ class Instance:
             machine=self.machine.name, version=self.machine.version,
             definition_hash=self.machine.definition_hash, configuration=status.configuration,
             history=dict(status.history), data=status.data, done=status.done, session_id=self.session_id,
-            pending_sends=self.pending_sends, send_counter=status.send_counter,
+            pending_sends=self.pending_sends, send_counter=status.send_counter, bound_states=status.bound,
         )
 
     # -- stepping ---------------------------------------------------------------------------------
@@ -208,8 +208,8 @@ class Instance:
         engine = self.machine.engine
         steps = len(record.microsteps)
         while queue and not after.done:
-            send_id = queue.pop(0)
-            pending = next((p for p in after.pending if p.id == send_id), None)
+            send_id, seq = queue.pop(0)
+            pending = next((p for p in after.pending if p.id == send_id and p.seq == seq), None)
             if pending is None:
                 continue  # cancelled in the meantime
             after, next_record, next_ctx = self._deliver(after, pending)

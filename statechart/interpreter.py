@@ -46,6 +46,7 @@ DEFAULT_MICROSTEP_LIMIT = 1000
 SCXML_PROCESSOR = "http://www.w3.org/TR/scxml/#SCXMLEventProcessor"
 _BLOCK = 0
 _DONE = 1
+_BIND = 2
 
 
 @attrs.frozen(slots=True)
@@ -68,7 +69,9 @@ class PendingSend:
     internal_id: bool = False  # the id was generated, not chosen by the author
 
     def to_event(self, session_id: str | None) -> Event:
-        return Event(self.event, self.data, "external", self.id, f"#_scxml_{session_id}", SCXML_PROCESSOR)
+        """SCXML 5.10.1: ``sendid`` is the author's id (given or stored by ``id_location``), else blank."""
+        return Event(self.event, self.data, "external", None if self.internal_id else self.id,
+                     f"#_scxml_{session_id}", SCXML_PROCESSOR)
 
 
 class Status(NamedTuple):
@@ -83,6 +86,7 @@ class Status(NamedTuple):
     pending: tuple[PendingSend, ...]
     done: bool
     send_counter: int
+    bound: frozenset[str] = frozenset()  # states whose own data is set (late binding)
 
 
 @attrs.frozen(slots=True)
@@ -130,7 +134,7 @@ class ActionContext:
     """
 
     __slots__ = ("machine", "data", "event", "In", "system", "now", "internal", "effects", "pending",
-                 "logs", "errors", "send_counter", "_deep_copied", "_pending_copied", "_immediate")
+                 "logs", "errors", "send_counter", "bound", "_deep_copied", "_pending_copied", "_immediate")
 
     def __init__(self, machine: MachineModel, data: dict[str, Any], system: dict[str, Any], now: float,
                  pending: tuple[PendingSend, ...], send_counter: int) -> None:
@@ -148,7 +152,8 @@ class ActionContext:
         self.send_counter = send_counter
         self._deep_copied = False
         self._pending_copied = False
-        self._immediate: list[str] = []
+        self._immediate: list[tuple[str, int]] = []
+        self.bound: frozenset[str] = frozenset()
 
     # -- the surface for Python actions -----------------------------------------------------
     def raise_event(self, name: str, data: Any = None) -> None:
@@ -165,8 +170,35 @@ class ActionContext:
             self._pending_copied = True
         self.pending.append(PendingSend(send_id, event, data, self.now + delay, self.send_counter, generated))
         if delay <= 0:
-            self._immediate.append(send_id)
+            self._immediate.append((send_id, self.send_counter))
         return send_id
+
+    def send_to(self, target: Any, event: str, data: Any = None, *, delay: float = 0.0, id: str | None = None,
+                id_location: str | None = None) -> None:
+        """SCXML ``<send>`` with a target: this session's external queue (no target, or
+        ``#_scxml_<own session id>``), its internal queue (``#_internal``), or nowhere we can reach."""
+        own = f"#_scxml_{self.system.get('_sessionid')}"
+        if id is None and id_location is not None:
+            id = f"send.{self.send_counter + 1}.{id_location}"  # the author will see it: not blank
+        if target is None or target == own:
+            send_id = self.send(event, data, delay=delay, id=id)
+        elif target == "#_internal":
+            if delay:
+                raise ValueError("a send to #_internal cannot have a delay")
+            self.send_counter += 1
+            send_id = id or f"send.{self.send_counter}"
+            self.internal.append(Event(event, data, "internal", send_id))
+        elif isinstance(target, str) and target.startswith("#_"):
+            self.send_counter += 1
+            send_id = id or f"send.{self.send_counter}"
+            message = f"send target {target!r} cannot be reached from this instance"
+            self.errors.append(message)
+            self.internal.append(Event("error.communication", {"message": message}, "platform", send_id))
+        else:
+            raise ValueError(f"send target {target!r} is not supported; use #_internal, or no target for this "
+                             "instance's own queue")
+        if id_location is not None:
+            self.data[id_location] = send_id
 
     def cancel(self, send_id: str) -> None:
         """Cancel a pending delayed send by its id; unknown ids are ignored, as in SCXML."""
@@ -256,6 +288,7 @@ class Engine:
                   ) -> tuple[Status, Macrostep, ActionContext]:
         """Process one external event and everything it causes (one pass of ``mainEventLoop``)."""
         ctx = ActionContext(self.model, dict(status.data), system, now, status.pending, status.send_counter)
+        ctx.bound = status.bound
         ctx.event = event
         ctx.In = status.configuration.__contains__
         enabled, plan = self.select_transitions(status.configuration, event.name, ctx, status.history)
@@ -303,11 +336,12 @@ class Engine:
                 raise self._loop_error(event, microsteps)
         if not running and not status.done:
             self.exit_interpreter(configuration, ctx)
+            ctx.pending, ctx._pending_copied = (), False  # a finished instance has no timers left
         record = Macrostep(event, handled, status.configuration, configuration, tuple(microsteps), tuple(events))
         # Keep pending sends in due order (as a restored snapshot has them), so an instance and
         # its restored copy report the same `scheduled`/`cancelled` in the same order.
         pending = ctx.pending if not ctx._pending_copied else tuple(sorted(ctx.pending, key=_due_order))
-        new_status = Status(configuration, history, ctx.data, pending, not running, ctx.send_counter)
+        new_status = Status(configuration, history, ctx.data, pending, not running, ctx.send_counter, ctx.bound)
         return new_status, record, ctx
 
     def _loop_error(self, event: Event | None, microsteps: list[Microstep]) -> EventlessLoopError:
@@ -397,6 +431,10 @@ class Engine:
                     except Exception as error:  # noqa: BLE001 - SCXML: error.execution, skip the block
                         ctx.error(error, action.text)
                         break
+            elif kind is _BIND:
+                if payload.id not in ctx.bound:
+                    ctx.bound = ctx.bound | {payload.id}
+                    payload.data_init(ctx)
             else:
                 event_name, done_data, final_id = payload
                 data = None
@@ -512,6 +550,8 @@ class _PlanBuilder:
             state = states[state_id]
             current.add(state_id)
             trace.append(f"enter:{state_id}")
+            if state.data_init is not None and self.engine.model.late_binding:
+                ops.append((_BIND, state, frozenset(current)))
             for block in state.entry:
                 ops.append((_BLOCK, block, frozenset(current)))
             if state_id in default_entry and state.initial is not None and state.initial.actions:

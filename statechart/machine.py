@@ -14,7 +14,7 @@ from .model import ROOT, MachineModel, State, StateKind
 from .snapshot import Snapshot
 from .yaml_loader import parse_yaml
 
-__all__ = ["Machine", "load", "loads"]
+__all__ = ["Machine", "load", "loads", "loads_scxml"]
 
 
 class Machine:
@@ -80,7 +80,7 @@ class Machine:
             raise SnapshotFormatError("a snapshot taken at rest has an empty internal queue")
         status = Status(snapshot.configuration, dict(snapshot.history), dict(snapshot.data),
                         tuple(sorted(snapshot.pending_sends, key=lambda p: (p.due, p.seq))),
-                        snapshot.done, snapshot.send_counter)
+                        snapshot.done, snapshot.send_counter, snapshot.bound_states)
         session_id = snapshot.session_id or uuid.uuid4().hex
         return Instance(self, status, clock or SystemClock(), strict, session_id)
 
@@ -138,5 +138,21 @@ def load(path: str | Path, *, actions: Mapping[str, Callable] | None = None,
         raise LoadError([Problem(str(path), 1, 1, "no such file")]) from None
     except (OSError, UnicodeDecodeError) as error:
         raise LoadError([Problem(str(path), 1, 1, f"cannot read the file: {error}")]) from None
+    if path.suffix.lower() == ".scxml":
+        return loads_scxml(text, str(path), actions=actions, guards=guards, base_dir=path.parent,
+                           microstep_limit=microstep_limit)
     return loads(text, str(path), actions=actions, guards=guards, base_dir=path.parent,
                  microstep_limit=microstep_limit)
+
+
+def loads_scxml(text: str, file: str = "<string>.scxml", *, actions: Mapping[str, Callable] | None = None,
+                guards: Mapping[str, Callable] | None = None, base_dir: str | Path | None = None,
+                microstep_limit: int = DEFAULT_MICROSTEP_LIMIT) -> Machine:
+    """Compile an SCXML document (Python datamodel); problems point at the .scxml lines."""
+    from .scxml_import import scxml_to_document
+
+    folder = Path(base_dir) if base_dir else Path(file).parent
+    document, problems = scxml_to_document(text, file, folder)
+    model = compile_machine(document, file, actions=actions, guards=guards, parse_problems=problems,
+                            base_dir=folder)
+    return Machine(model, microstep_limit=microstep_limit)

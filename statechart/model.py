@@ -125,6 +125,8 @@ class State:
     invariant: str | None = None
     description: str | None = None
     location: Location | None = attrs.field(eq=False, default=None)
+    data_init: Callable[[Any], Any] | None = attrs.field(eq=False, repr=False, default=None)
+    data_spec: Any = None  # the state's own `data` (SCXML <datamodel> inside a state)
 
     @property
     def is_atomic(self) -> bool:
@@ -147,6 +149,7 @@ class MachineModel:
     description: str | None = None
     python_modules: tuple[str, ...] = ()
     raw: Any = attrs.field(eq=False, repr=False, default=None)
+    late_binding: bool = False
 
     @property
     def root(self) -> State:

@@ -45,6 +45,7 @@ class Snapshot:
     pending_sends: tuple[PendingSend, ...] = ()
     internal_queue: tuple[QueuedEvent, ...] = ()
     send_counter: int = 0
+    bound_states: frozenset[str] = frozenset()  # late binding: states whose own data has been set
     format: int = SNAPSHOT_FORMAT
 
     def to_dict(self) -> dict[str, Any]:

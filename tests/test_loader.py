@@ -345,7 +345,7 @@ def test_unknown_key_without_a_close_match_lists_the_accepted_keys() -> None:
           done: {type: final, on: {GO: done}}
         """)
     assert problem == Problem(FILE, 4, 23, "unknown key 'on' in final state 'done'",
-                              "a final state accepts only: type, description, entry, exit, done_data")
+                              "a final state accepts only: type, description, data, entry, exit, done_data")
 
 
 def test_action_with_two_verbs_is_refused() -> None:
@@ -520,7 +520,7 @@ def test_history_state_inside_a_final_state_is_refused() -> None:
     assert Problem(FILE, 7, 7, "history state 'back' must be the child of a compound or parallel state",
                    "move it inside the state whose history it keeps") in found
     assert Problem(FILE, 6, 5, "unknown key 'states' in final state 'done'",
-                   "a final state accepts only: type, description, entry, exit, done_data") in found
+                   "a final state accepts only: type, description, data, entry, exit, done_data") in found
 
 
 def test_compound_state_with_only_a_history_child_is_refused() -> None:
@@ -591,7 +591,24 @@ def test_nested_initial_that_is_a_grandchild_is_refused() -> None:
                   card: {}
         """)
     assert problem == Problem(FILE, 5, 14, "initial 'card' of state 'payment' is not one of its child states",
-                              "the children of state 'payment' are: method")
+                              "'card' is deeper down; to start there write `initial: {target: card}`")
+
+
+def test_initial_mapping_may_enter_a_deeper_state_directly() -> None:
+    machine = statechart.loads("""\
+machine: order
+version: 2
+states:
+  payment:
+    initial: {target: card}
+    states:
+      cash: {}
+      method:
+        states:
+          wallet: {}
+          card: {}
+""", FILE)
+    assert machine.start().configuration == {"payment", "method", "card"}
 
 
 def test_initial_mapping_target_is_located_at_the_target() -> None:

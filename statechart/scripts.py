@@ -1,0 +1,105 @@
+"""``script`` actions: a few Python assignment statements, compiled through the expression rules.
+
+SCXML's ``<script>`` runs datamodel code. We accept the part of Python that stays safe and
+means something for a data model: ``name = expr``, ``name += expr`` (any augmented operator),
+``name[key] = expr``, and bare expressions; every right-hand side goes through the same
+allow-list as any other expression. A plain name assignment may create a data key (that
+is how SCXML scripts declare variables), unlike ``assign``, which only changes declared keys.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any, Callable
+
+from .expressions import RESERVED_NAMES, SAFE_BUILTINS, Expression, ExpressionSyntaxError, compile_expression
+
+__all__ = ["compile_script"]
+
+_OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
+              ast.Pow: "**", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}
+
+
+def _offset(source: str, node: ast.AST) -> int:
+    lines = source.splitlines(keepends=True)
+    return sum(len(line) for line in lines[: node.lineno - 1]) + node.col_offset  # type: ignore[attr-defined]
+
+
+def _expression(source: str, node: ast.AST, machine_name: str) -> Expression:
+    text = ast.get_source_segment(source, node) or ""
+    try:
+        return compile_expression(text, machine_name=machine_name)
+    except ExpressionSyntaxError as error:
+        raise ExpressionSyntaxError(error.message, _offset(source, node) + error.offset, source) from None
+
+
+def _target_name(source: str, node: ast.expr) -> str:
+    if not isinstance(node, ast.Name) or node.id.startswith("_") or node.id in RESERVED_NAMES \
+            or node.id in SAFE_BUILTINS:
+        raise ExpressionSyntaxError(
+            f"cannot assign to `{ast.get_source_segment(source, node)}`; a script assigns data names",
+            _offset(source, node), source)
+    return node.id
+
+
+def compile_script(source: str, *, machine_name: str = "") -> Callable[[Any], None]:
+    """Compile statements into one action callable; raises ExpressionSyntaxError with an offset."""
+    try:
+        tree = ast.parse(source, mode="exec")
+    except SyntaxError as error:
+        lines = source.splitlines(keepends=True)
+        offset = sum(len(line) for line in lines[: (error.lineno or 1) - 1]) + max((error.offset or 1) - 1, 0)
+        raise ExpressionSyntaxError(f"invalid script syntax: {error.msg}", offset, source) from None
+    steps: list[Callable[[Any], None]] = []
+    for statement in tree.body:
+        steps.append(_statement(source, statement, machine_name))
+
+    def run(ctx: Any) -> None:
+        for step in steps:
+            step(ctx)
+
+    return run
+
+
+def _statement(source: str, statement: ast.stmt, machine_name: str) -> Callable[[Any], None]:
+    if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
+        target = statement.targets[0]
+        value = _expression(source, statement.value, machine_name)
+        if isinstance(target, ast.Subscript):
+            container = _expression(source, target.value, machine_name)
+            key = _expression(source, target.slice, machine_name)
+
+            def set_item(ctx: Any) -> None:
+                ctx.prepare_for_python()  # nested containers are about to change in place
+                args = (ctx.data, ctx.event, ctx.In, ctx.system)
+                container.evaluate(*args)[key.evaluate(*args)] = value.evaluate(*args)
+
+            return set_item
+        name = _target_name(source, target)
+
+        def set_name(ctx: Any) -> None:
+            ctx.data[name] = value.evaluate(ctx.data, ctx.event, ctx.In, ctx.system)
+
+        return set_name
+    if isinstance(statement, ast.AugAssign) and type(statement.op) in _OPERATORS:
+        name = _target_name(source, statement.target)
+        right = ast.get_source_segment(source, statement.value)
+        try:
+            combined = compile_expression(f"{name} {_OPERATORS[type(statement.op)]} ({right})",
+                                          machine_name=machine_name)
+        except ExpressionSyntaxError as error:
+            raise ExpressionSyntaxError(error.message, _offset(source, statement), source) from None
+
+        def update(ctx: Any) -> None:
+            ctx.data[name] = combined.evaluate(ctx.data, ctx.event, ctx.In, ctx.system)
+
+        return update
+    if isinstance(statement, ast.Expr):
+        expression = _expression(source, statement.value, machine_name)
+        return lambda ctx: expression.evaluate(ctx.data, ctx.event, ctx.In, ctx.system)
+    if isinstance(statement, ast.Pass):
+        return lambda ctx: None
+    kind = type(statement).__name__
+    raise ExpressionSyntaxError(
+        f"{kind} statements are not allowed in a script; use `name = expr`, `name += expr`, "
+        f"`name[key] = expr` or an expression", _offset(source, statement), source)

@@ -1,0 +1,551 @@
+"""SCXML documents (Python datamodel) -> the located YAML vocabulary, ready for the compiler.
+
+The importer does not interpret anything: it maps each SCXML element onto the YAML form that
+means the same, keeping the element's line and column as the position of every key it
+produces, so a compile error in an imported document points into the ``.scxml`` file. What
+the YAML has no equivalent for (``<invoke>``, ECMAScript, the Basic HTTP I/O processor,
+foreign elements) is refused with the element's name and line, never dropped.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import xml.parsers.expat
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from .errors import LoadError, Problem
+from .yaml_loader import LocatedList, LocatedMap, Mark
+
+__all__ = ["SCXML_NS", "STATECHART_NS", "parse_scxml", "scxml_to_document"]
+
+SCXML_NS = "http://www.w3.org/2005/07/scxml"
+#: Our extensions inside SCXML (named Python actions, emit, guards, `after` timers), for round trips.
+STATECHART_NS = "https://statechart.dev/scxml"
+_NAME = re.compile(r"[^a-z0-9_]+")
+
+
+@attrs.define
+class _Element:
+    namespace: str
+    tag: str
+    attributes: dict[str, str]
+    line: int
+    column: int
+    children: list["_Element"] = attrs.field(factory=list)
+    text: str = ""
+    markup: str = ""  # the element's inner XML, for <content> holding markup
+
+    @property
+    def mark(self) -> Mark:
+        return Mark(self.line, self.column)
+
+    def child_elements(self, tag: str) -> list["_Element"]:
+        return [c for c in self.children if c.tag == tag and c.namespace == SCXML_NS]
+
+
+def parse_scxml(text: str | bytes, file: str) -> _Element:
+    """Parse XML into elements that remember their line and column (ElementTree forgets them)."""
+    parser = xml.parsers.expat.ParserCreate(namespace_separator="}")
+    stack: list[_Element] = []
+    root: list[_Element] = []
+
+    def start(name: str, attributes: dict[str, str]) -> None:
+        namespace, _, tag = name.rpartition("}")
+        element = _Element(namespace, tag, {k.rpartition("}")[2] if k.startswith(SCXML_NS) else k: v
+                                            for k, v in attributes.items()},
+                           parser.CurrentLineNumber, parser.CurrentColumnNumber + 1)
+        if stack:
+            stack[-1].children.append(element)
+        else:
+            root.append(element)
+        stack.append(element)
+
+    def end(name: str) -> None:
+        stack.pop()
+
+    def characters(data: str) -> None:
+        if stack:
+            stack[-1].text += data
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = characters
+    try:
+        parser.Parse(text, True)
+    except xml.parsers.expat.ExpatError as error:
+        raise LoadError([Problem(file, error.lineno, error.offset + 1,
+                                 f"invalid XML: {xml.parsers.expat.ErrorString(error.code)}")]) from None
+    return root[0]
+
+
+class _Importer:
+    def __init__(self, file: str, base_dir: Path) -> None:
+        self.file = file
+        self.base_dir = base_dir
+        self.problems: list[Problem] = []
+        self.late_binding = False
+
+    def problem(self, element: _Element, message: str, hint: str | None = None) -> None:
+        self.problems.append(Problem(self.file, element.line, element.column, message, hint))
+
+    def refuse(self, element: _Element, where: str) -> None:
+        name = element.tag if element.namespace in (SCXML_NS, "") else f"{{{element.namespace}}}{element.tag}"
+        if element.tag == "invoke":
+            hint = "<invoke> is not supported yet; model the child service with send/emit and events"
+        else:
+            hint = "it has no equivalent in the YAML vocabulary"
+        self.problem(element, f"<{name}> in {where} is not supported", hint)
+
+    # -- helpers building located values -----------------------------------------------------
+    @staticmethod
+    def mapping(element: _Element, items: list[tuple[str, Any]]) -> LocatedMap:
+        result = LocatedMap(element.mark)
+        for key, value in items:
+            result[key] = value
+            result.key_marks[key] = element.mark
+            result.value_marks[key] = element.mark
+        return result
+
+    @staticmethod
+    def sequence(element: _Element, items: list[Any]) -> LocatedList:
+        result = LocatedList(element.mark)
+        for item in items:
+            result.append(item)
+            result.item_marks.append(getattr(item, "mark", element.mark))
+        return result
+
+    # -- document --------------------------------------------------------------------------------
+    def document(self, root: _Element) -> LocatedMap | None:
+        if root.tag != "scxml" or root.namespace != SCXML_NS:
+            self.problem(root, f"the root element must be <scxml> in namespace {SCXML_NS}")
+            return None
+        datamodel = root.attributes.get("datamodel", "python")
+        if datamodel not in ("python", "null"):
+            self.problem(root, f"datamodel {datamodel!r} is not supported",
+                         "statechart evaluates Python expressions: use datamodel=\"python\"")
+        binding = root.attributes.get("binding", "early")
+        if binding not in ("early", "late"):
+            self.problem(root, f"binding must be 'early' or 'late', not {binding!r}")
+        self.late_binding = binding == "late"
+        stem = Path(self.file).stem
+        name = root.attributes.get("name") or stem
+        machine_name = _NAME.sub("_", name.lower()).strip("_") or "machine"
+        if not machine_name[0].isalpha():
+            machine_name = "m_" + machine_name
+        version_text = root.attributes.get(f"{STATECHART_NS}}}version")
+        items: list[tuple[str, Any]] = [("machine", machine_name)]
+        match = re.fullmatch(r"v(\d+)", stem)
+        items.append(("version", int(version_text) if version_text and version_text.isdigit()
+                      else int(match.group(1)) if match else 1))
+        description = root.attributes.get(f"{STATECHART_NS}}}description")
+        if description:
+            items.append(("description", description))
+        python = root.attributes.get(f"{STATECHART_NS}}}python")
+        if python:
+            items.append(("python", self.sequence(root, python.split())))
+        if binding == "late":
+            items.append(("binding", "late"))
+        if "initial" in root.attributes:
+            items.append(("initial", self.initial_targets(root, root.attributes["initial"])))
+        data: list[tuple[str, Any]] = []
+        states: list[tuple[str, Any]] = []
+        scripts: list[Any] = []
+        for child in root.children:
+            if child.namespace != SCXML_NS:
+                self.refuse(child, "<scxml>")
+            elif child.tag == "datamodel":
+                data.extend(self.datamodel(child))
+            elif child.tag in ("state", "parallel", "final"):
+                states.append(self.state(child))
+            elif child.tag == "script":
+                scripts.append(self.script(child))
+            else:
+                self.refuse(child, "<scxml>")
+        if data:
+            items.append(("data", self.mapping(root, data)))
+        if scripts:
+            items.append(("script", self.sequence(root, scripts) if len(scripts) > 1 else scripts[0]))
+        if not states:
+            self.problem(root, "the document has no states")
+        items.append(("states", _keyed(root, states)))
+        return self.mapping(root, items)
+
+    def initial_targets(self, element: _Element, text: str) -> Any:
+        targets = text.split()
+        if len(targets) == 1:
+            return self.mapping(element, [("target", targets[0])])
+        return self.mapping(element, [("target", self.sequence(element, targets))])
+
+    # -- data ------------------------------------------------------------------------------------
+    def datamodel(self, element: _Element) -> list[tuple[str, Any]]:
+        entries = []
+        for data in element.children:
+            if data.namespace != SCXML_NS or data.tag != "data":
+                self.refuse(data, "<datamodel>")
+                continue
+            data_id = data.attributes.get("id")
+            if not data_id:
+                self.problem(data, "<data> needs an id")
+                continue
+            entries.append((data_id, self.data_value(data)))
+        return entries
+
+    def data_value(self, data: _Element) -> Any:
+        if "expr" in data.attributes:
+            return self.mapping(data, [("expr", data.attributes["expr"])])
+        if "src" in data.attributes:
+            source = data.attributes["src"]
+            path = self.base_dir / (source[5:] if source.startswith("file:") else source)
+            try:
+                content = path.read_text(encoding="utf-8")
+            except OSError as error:
+                self.problem(data, f"cannot read data src {source!r}: {error.strerror}")
+                return None
+            return _literal_expression(data, content.strip())
+        if data.text.strip() or data.children:
+            return _literal_expression(data, data.text.strip())
+        return None
+
+    # -- states ------------------------------------------------------------------------------------
+    def state(self, element: _Element) -> tuple[str, LocatedMap]:
+        state_id = element.attributes.get("id")
+        if not state_id:
+            self.problem(element, f"<{element.tag}> needs an id (generated ids are not supported)")
+            state_id = f"_state_{element.line}_{element.column}"
+        items: list[tuple[str, Any]] = []
+        if element.tag == "parallel":
+            items.append(("type", "parallel"))
+        elif element.tag == "final":
+            items.append(("type", "final"))
+        entry, exit_, transitions, children, data = [], [], [], [], []
+        initial = None
+        done_data = None
+        for child in element.children:
+            if child.namespace != SCXML_NS:
+                if child.namespace == STATECHART_NS and child.tag == "invariant":
+                    items.append(("invariant", child.attributes.get("expr", "")))
+                    continue
+                self.refuse(child, f"<{element.tag} id={state_id!r}>")
+            elif child.tag == "onentry":
+                entry.append(self.block(child))
+            elif child.tag == "onexit":
+                exit_.append(self.block(child))
+            elif child.tag == "transition" and element.tag != "final":
+                transitions.append((child, self.transition(child)))
+            elif child.tag in ("state", "parallel", "final", "history") and element.tag != "final":
+                children.append(self.history(child) if child.tag == "history" else self.state(child))
+            elif child.tag == "initial" and element.tag == "state":
+                initial = self.initial_element(child)
+            elif child.tag == "datamodel":
+                data.extend(self.datamodel(child))
+            elif child.tag == "donedata" and element.tag == "final":
+                done_data = self.donedata(child)
+            else:
+                self.refuse(child, f"<{element.tag} id={state_id!r}>")
+        if "initial" in element.attributes and element.tag == "state":
+            targets = element.attributes["initial"].split()
+            direct = {c[0] for c in children}
+            if len(targets) == 1 and targets[0] in direct:
+                initial = targets[0]
+            else:
+                initial = self.initial_targets(element, element.attributes["initial"])
+        if initial is not None:
+            items.append(("initial", initial))
+        if data:
+            items.append(("data", self.mapping(element, data)))
+        if entry:
+            items.append(("entry", self.blocks(element, entry)))
+        if exit_:
+            items.append(("exit", self.blocks(element, exit_)))
+        items.extend(self.transitions(element, transitions))
+        if done_data is not None:
+            items.append(("done_data", done_data))
+        if children:
+            items.append(("states", _keyed(element, children)))
+        return state_id, self.mapping(element, items)
+
+    def history(self, element: _Element) -> tuple[str, LocatedMap]:
+        state_id = element.attributes.get("id") or f"_history_{element.line}"
+        items: list[tuple[str, Any]] = [("type", "history"),
+                                        ("history", element.attributes.get("type", "shallow"))]
+        for child in element.children:
+            if child.namespace == SCXML_NS and child.tag == "transition":
+                targets = child.attributes.get("target", "").split()
+                if targets:
+                    items.append(("target", targets[0] if len(targets) == 1 else self.sequence(child, targets)))
+                actions = self.block(child)
+                if actions:
+                    items.append(("actions", actions))
+            else:
+                self.refuse(child, f"<history id={state_id!r}>")
+        return state_id, self.mapping(element, items)
+
+    def initial_element(self, element: _Element) -> LocatedMap:
+        transitions = element.child_elements("transition")
+        if len(transitions) != 1:
+            self.problem(element, "<initial> must hold exactly one <transition>")
+            return self.mapping(element, [])
+        transition = transitions[0]
+        targets = transition.attributes.get("target", "").split()
+        items: list[tuple[str, Any]] = [("target", targets[0] if len(targets) == 1
+                                         else self.sequence(transition, targets))]
+        actions = self.block(transition)
+        if actions:
+            items.append(("actions", actions))
+        return self.mapping(element, items)
+
+    def donedata(self, element: _Element) -> Any:
+        contents = element.child_elements("content")
+        params = element.child_elements("param")
+        if contents:
+            return self.content_expression(contents[0])
+        return self.mapping(element, [(p.attributes.get("name", ""), self.param_expression(p)) for p in params])
+
+    def param_expression(self, param: _Element) -> str:
+        if "expr" in param.attributes:
+            return param.attributes["expr"]
+        if "location" in param.attributes:
+            return param.attributes["location"]
+        self.problem(param, "<param> needs expr or location")
+        return "None"
+
+    def content_expression(self, content: _Element) -> str:
+        if "expr" in content.attributes:
+            return content.attributes["expr"]
+        if content.children:
+            self.problem(content, "<content> holding XML markup is not supported",
+                         "use text (a Python or JSON literal) or expr")
+        return _literal_source(content.text.strip())
+
+    # -- transitions --------------------------------------------------------------------------------
+    def transition(self, element: _Element) -> LocatedMap:
+        items: list[tuple[str, Any]] = []
+        targets = element.attributes.get("target", "").split()
+        if len(targets) == 1:
+            items.append(("target", targets[0]))
+        elif targets:
+            items.append(("target", self.sequence(element, targets)))
+        if "cond" in element.attributes:
+            items.append(("cond", element.attributes["cond"]))
+        guard = element.attributes.get(f"{STATECHART_NS}}}guard")
+        if guard:
+            items.append(("guard", guard))
+        if element.attributes.get("type") == "internal":
+            items.append(("type", "internal"))
+        actions = self.block(element)
+        if actions:
+            items.append(("actions", actions))
+        return self.mapping(element, items)
+
+    def transitions(self, state: _Element, transitions: list[tuple[_Element, LocatedMap]]) -> list[tuple[str, Any]]:
+        """Group transitions under `on` and `always` when that keeps their priority order; otherwise
+        keep SCXML's single ordered list under `transitions`."""
+        evented = [(e.attributes["event"], t) for e, t in transitions if e.attributes.get("event", "").strip()]
+        eventless = [t for e, t in transitions if not e.attributes.get("event", "").strip()]
+        items: list[tuple[str, Any]] = []
+        groups: dict[str, list[LocatedMap]] = {}
+        order: list[str] = []
+        contiguous = True
+        for event, transition in evented:
+            key = " ".join(event.split())
+            if key in groups and order[-1] != key:
+                contiguous = False
+            if key not in groups:
+                groups[key] = []
+                order.append(key)
+            groups[key].append(transition)
+        if evented and contiguous:
+            on = LocatedMap(state.mark)
+            for key in order:
+                group = groups[key]
+                on[key] = group[0] if len(group) == 1 else self.sequence(state, group)
+                on.key_marks[key] = group[0].mark
+                on.value_marks[key] = group[0].mark
+            items.append(("on", on))
+        elif evented:
+            ordered = []
+            for event, transition in evented:
+                with_event = LocatedMap(transition.mark)
+                with_event["event"] = " ".join(event.split())
+                with_event.key_marks["event"] = with_event.value_marks["event"] = transition.mark
+                for key, value in transition.items():
+                    with_event[key] = value
+                    with_event.key_marks[key] = transition.key_marks[key]
+                    with_event.value_marks[key] = transition.value_marks[key]
+                ordered.append(with_event)
+            items.append(("transitions", self.sequence(state, ordered)))
+        if eventless:
+            items.append(("always", eventless[0] if len(eventless) == 1 else self.sequence(state, eventless)))
+        return items
+
+    # -- executable content ------------------------------------------------------------------------------
+    def blocks(self, element: _Element, blocks: list[LocatedList]) -> Any:
+        if len(blocks) == 1:
+            return blocks[0]
+        return self.sequence(element, blocks)
+
+    def block(self, element: _Element) -> LocatedList:
+        actions = LocatedList(element.mark)
+        for child in element.children:
+            action = self.action(child)
+            if action is not None:
+                actions.append(action)
+                actions.item_marks.append(child.mark)
+        return actions
+
+    def action(self, element: _Element) -> Any:
+        if element.namespace == STATECHART_NS:
+            if element.tag == "call":
+                return element.attributes.get("name", "")
+            if element.tag == "emit":
+                payload = self.payload(element)
+                event = element.attributes.get("event", "")
+                return self.mapping(element, [("emit", self.mapping(element, [("event", event), ("data", payload)])
+                                               if payload is not None else event)])
+            self.refuse(element, "executable content")
+            return None
+        if element.namespace != SCXML_NS:
+            self.refuse(element, "executable content")
+            return None
+        tag, attributes = element.tag, element.attributes
+        if tag == "raise":
+            return self.mapping(element, [("raise", attributes.get("event", ""))])
+        if tag == "log":
+            items = [(k, attributes[k]) for k in ("label", "expr") if k in attributes]
+            return self.mapping(element, [("log", self.mapping(element, items))])
+        if tag == "assign":
+            location = attributes.get("location", "")
+            expression = attributes.get("expr")
+            if expression is None:
+                expression = _literal_source(element.text.strip()) if element.text.strip() else "None"
+            return self.mapping(element, [("assign", self.mapping(element, [(location, expression)]))])
+        if tag == "script":
+            return self.mapping(element, [("script", self.script(element))])
+        if tag == "cancel":
+            if "sendidexpr" in attributes:
+                return self.mapping(element, [("cancel", self.mapping(element, [("id_expr", attributes["sendidexpr"])]))])
+            return self.mapping(element, [("cancel", attributes.get("sendid", ""))])
+        if tag == "send":
+            return self.mapping(element, [("send", self.send(element))])
+        if tag == "if":
+            return self.if_(element)
+        if tag == "foreach":
+            items = [(k, attributes[k]) for k in ("array", "item", "index") if k in attributes]
+            items.append(("do", self.block(element)))
+            return self.mapping(element, [("foreach", self.mapping(element, items))])
+        self.refuse(element, "executable content")
+        return None
+
+    def script(self, element: _Element) -> str:
+        if "src" in element.attributes:
+            source = element.attributes["src"]
+            path = self.base_dir / (source[5:] if source.startswith("file:") else source)
+            try:
+                return path.read_text(encoding="utf-8").strip()
+            except OSError as error:
+                self.problem(element, f"cannot read script src {source!r}: {error.strerror}")
+                return ""
+        return _dedent(element.text)
+
+    def send(self, element: _Element) -> LocatedMap:
+        attributes = element.attributes
+        renames = {"event": "event", "eventexpr": "event_expr", "target": "target", "targetexpr": "target_expr",
+                   "type": "type", "typeexpr": "type_expr", "id": "id", "idlocation": "id_location",
+                   "delay": "delay", "delayexpr": "delay_expr"}
+        items: list[tuple[str, Any]] = [(ours, attributes[theirs]) for theirs, ours in renames.items()
+                                        if theirs in attributes]
+        if "namelist" in attributes:
+            items.append(("namelist", self.sequence(element, attributes["namelist"].split())))
+        payload = self.payload(element)
+        if isinstance(payload, str):
+            items.append(("content", payload))
+        elif payload is not None:
+            items.append(("data", payload))
+        return self.mapping(element, items)
+
+    def payload(self, element: _Element) -> Any:
+        contents = element.child_elements("content")
+        params = element.child_elements("param")
+        for child in element.children:
+            if child.namespace == SCXML_NS and child.tag not in ("content", "param"):
+                self.refuse(child, f"<{element.tag}>")
+        if contents:
+            return self.content_expression(contents[0])
+        if params:
+            return self.mapping(element, [(p.attributes.get("name", ""), self.param_expression(p)) for p in params])
+        return None
+
+    def if_(self, element: _Element) -> LocatedMap:
+        branches: list[tuple[str | None, _Element, LocatedList]] = [(element.attributes.get("cond", "False"),
+                                                                      element, LocatedList(element.mark))]
+        for child in element.children:
+            if child.namespace == SCXML_NS and child.tag == "elseif":
+                branches.append((child.attributes.get("cond", "False"), child, LocatedList(child.mark)))
+            elif child.namespace == SCXML_NS and child.tag == "else":
+                branches.append((None, child, LocatedList(child.mark)))
+            else:
+                action = self.action(child)
+                if action is not None:
+                    branches[-1][2].append(action)
+                    branches[-1][2].item_marks.append(child.mark)
+        items: list[tuple[str, Any]] = [("if", branches[0][0]), ("then", branches[0][2])]
+        elifs = [self.mapping(e, [("cond", c), ("then", a)]) for c, e, a in branches[1:] if c is not None]
+        if elifs:
+            items.append(("elif", self.sequence(element, elifs)))
+        otherwise = [a for c, _, a in branches[1:] if c is None]
+        if otherwise:
+            items.append(("else", otherwise[0]))
+        return self.mapping(element, items)
+
+
+def _keyed(element: _Element, pairs: list[tuple[str, Any]]) -> LocatedMap:
+    result = LocatedMap(element.mark)
+    for key, value in pairs:
+        if key in result:  # duplicate ids: keep the first; the compiler reports it by a renamed copy
+            key = f"{key}__duplicate_{value.mark.line}"
+        result[key] = value
+        result.key_marks[key] = value.mark
+        result.value_marks[key] = value.mark
+    return result
+
+
+def _dedent(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        return ""
+    indent = min(len(line) - len(line.lstrip()) for line in lines)
+    return "\n".join(line[indent:] for line in lines)
+
+
+def _literal_source(text: str) -> str:
+    """Inline content as a Python expression: a literal stays as written, other text becomes a string."""
+    try:
+        ast.literal_eval(text)
+        return text
+    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        pass
+    try:
+        return repr(json.loads(text))
+    except ValueError:
+        return repr(" ".join(text.split()))
+
+
+def _literal_expression(element: _Element, text: str) -> LocatedMap:
+    result = LocatedMap(element.mark)
+    result["expr"] = _literal_source(text)
+    result.key_marks["expr"] = result.value_marks["expr"] = element.mark
+    return result
+
+
+def scxml_to_document(text: str | bytes, file: str, base_dir: Path | None = None) -> tuple[LocatedMap | None,
+                                                                                           list[Problem]]:
+    """Parse an SCXML document into the located YAML vocabulary, with the problems found."""
+    root = parse_scxml(text, file)
+    importer = _Importer(file, base_dir or Path(file).parent)
+    document = importer.document(root)
+    return document, importer.problems
