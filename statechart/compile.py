@@ -103,6 +103,7 @@ class _Compiler:
         self.children: dict[str, list[str]] = {ROOT: []}
         self.events: set[str] = set()
         self.late_binding = False
+        self.label_counts: dict[tuple[str, str], int] = {}
         #: SCXML documents: an invalid location is error.execution at run time, not a load error.
         self.runtime_location_errors = file.lower().endswith(".scxml")
         self.wildcard = False
@@ -293,7 +294,8 @@ class _Compiler:
             states=built,
             initial_data=initial_data,
             data_spec=_plain(data_spec),
-            definition_hash=definition_hash(doc),
+            definition_hash=definition_hash(name, version, built, _plain(data_spec), self.late_binding,
+                                            script.spec["script"] if script is not None else None),
             events=events,
             wildcard=self.wildcard,
             source=self.file,
@@ -301,6 +303,7 @@ class _Compiler:
             python_modules=python_modules,
             raw=doc,
             late_binding=self.late_binding,
+            script=script.spec["script"] if script is not None else None,
         )
 
     def check_file_name(self, version: int, mark: Mark) -> None:
@@ -547,9 +550,9 @@ class _Compiler:
                         continue
                     event = f"after.{index}.{state_id}"
                     send_id = f"after.{index}.{state_id}"
-                    sends.append(Action("send", f"send {event} after {key}", act.make_simple_send(event, seconds, send_id),
+                    sends.append(Action("timer", f"send {event} after {key}", act.make_simple_send(event, seconds, send_id),
                         {"send": {"event": event, "delay": key, "id": send_id}}, self.location(after.key_marks[key])))
-                    cancels.append(Action("cancel", f"cancel {send_id}", act.make_cancel(send_id, None),
+                    cancels.append(Action("timer-cancel", f"cancel {send_id}", act.make_cancel(send_id, None),
                                           {"cancel": send_id}, self.location(after.key_marks[key])))
                     for transition in self.transition_list(state_id, f"after {key}", (event,), spec,
                                                            after.value_marks[key]):
@@ -565,6 +568,14 @@ class _Compiler:
         for order, transition in enumerate(transitions):
             transitions[order] = _with_order(transition, order)
         return transitions
+
+    def transition_id(self, source: str, label: str) -> str:
+        """``<state>:<event as written>:<n>``, n counting that label's transitions in the state, so the
+        id is the same whether a transition was written under `on` or in a `transitions` list."""
+        key = (source, label)
+        count = self.label_counts.get(key, 0)
+        self.label_counts[key] = count + 1
+        return f"{source}:{label}:{count}"
 
     def ordered_transitions(self, state_id: str, spec: Any, mark: Mark) -> list[Transition]:
         """SCXML's single ordered list: each item is a transition mapping with an optional `event`."""
@@ -586,8 +597,8 @@ class _Compiler:
                         body[key] = value
                         body.key_marks[key] = item.key_marks[key]
                         body.value_marks[key] = item.value_marks[key]
-            label = " ".join(events) if events else "always"
-            transition = self.transition(state_id, f"{state_id}:{label}:t{index}", events, body, item_mark)
+            label = " ".join(str(item["event"]).split()) if "event" in item else "always"
+            transition = self.transition(state_id, self.transition_id(state_id, label), events, body, item_mark)
             if transition is not None:
                 result.append(transition)
         return result
@@ -619,8 +630,8 @@ class _Compiler:
         else:
             items = [(spec, mark)]
         result = []
-        for index, (item, item_mark) in enumerate(items):
-            transition = self.transition(source, f"{source}:{key}:{index}", events, item, item_mark)
+        for item, item_mark in items:
+            transition = self.transition(source, self.transition_id(source, key), events, item, item_mark)
             if transition is not None:
                 result.append(transition)
         return result
@@ -787,10 +798,12 @@ class _Compiler:
             items = list(zip(spec, spec.item_marks))
         else:
             items = [(spec, mark)]
-        result = []
+        result: list[Action] = []
         for item, item_mark in items:
             action = self.action(item, item_mark, what)
-            if action is not None:
+            if isinstance(action, tuple):
+                result.extend(action)
+            elif action is not None:
                 result.append(action)
         return tuple(result)
 
@@ -840,10 +853,7 @@ class _Compiler:
                                     {"assign": {key: expression.source}}, location))
         if len(parts) != len(body):
             return None
-        if len(parts) == 1:
-            return parts[0]
-        return Action("assign", "; ".join(p.text for p in parts), _sequence(parts),
-                      {"assign": {k: v for p in parts for k, v in p.spec["assign"].items()}}, location)
+        return tuple(parts)  # one action per location, as SCXML writes one <assign> each
 
     def raise_action(self, body: Any, mark: Mark, location: Location, what: str) -> Action | None:
         event, payload = self.event_and_payload(body, mark, "raise")
@@ -1039,16 +1049,6 @@ def _failing(message: str) -> Callable[[Any], None]:
     return fail
 
 
-def _sequence(parts: list[Action]) -> Callable[[Any], None]:
-    runs = tuple(p.run for p in parts)
-
-    def run(ctx: Any) -> None:
-        for part in runs:
-            part(ctx)
-
-    return run
-
-
 def _expression_check(expression: Expression) -> Callable[[Any], bool]:
     evaluate = expression.evaluate
 
@@ -1098,10 +1098,29 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def definition_hash(doc: Any) -> str:
-    """A hash of what the machine means, not how it is formatted: comments and spacing don't count."""
-    canonical = json.dumps(_plain(doc), sort_keys=False, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def definition_hash(name: str, version: int, states: Mapping[str, State], data: Any, late_binding: bool,
+                    script: str | None) -> str:
+    """A hash of what the machine means, not how it was written: sugar, comments, key order of
+    YAML mappings and the source format (YAML or SCXML) do not change it; any state, transition,
+    action or data change does."""
+
+    def actions(block: Iterable[Action]) -> list[Any]:
+        return [[action.verb, action.text, action.spec] for action in block]
+
+    def transition(t: Transition | None) -> Any:
+        if t is None:
+            return None
+        return [t.id, t.events, t.targets, t.internal, t.cond_text, t.guard_name, t.delay, actions(t.actions)]
+
+    canonical = {
+        "machine": name, "version": version, "data": data, "late_binding": late_binding, "script": script,
+        "states": [[s.id, s.kind.value, s.parent, s.children, transition(s.initial), s.history_deep,
+                    [actions(b) for b in s.entry], [actions(b) for b in s.exit],
+                    [transition(t) for t in s.transitions], s.done_data_spec, s.data_spec, s.invariant]
+                   for s in states.values()],
+    }
+    text = json.dumps(canonical, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _import(name: str, base_dir: Path) -> Any:

@@ -150,6 +150,7 @@ class MachineModel:
     python_modules: tuple[str, ...] = ()
     raw: Any = attrs.field(eq=False, repr=False, default=None)
     late_binding: bool = False
+    script: str | None = None  # runs once after the data is set, before the first state is entered
 
     @property
     def root(self) -> State:

@@ -1,7 +1,7 @@
 """Hypothesis strategies that generate valid statechart machines and operation sequences.
 
 A generated chart is a tree of states (compound, parallel, atomic, final, shallow and deep
-history) up to a few levels deep, with transitions on a small event alphabet, guards on a
+history) up to four levels deep, with transitions on a small event alphabet, guards on a
 data counter, eventless transitions that can fire only a bounded number of times, delayed
 (`after`) transitions, entry/exit actions and `on_done` transitions. State ids are s0, s1, ...
 in document order.
@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-__all__ = ["EVENTS", "Node", "Chart", "charts", "operations", "ROOT"]
+__all__ = ["EVENTS", "ROOT", "Node", "Chart", "charts", "operations", "chart_from_yaml"]
 
 EVENTS = ("E0", "E1", "E2", "E3", "E4")
 DELAYS = ("500ms", "1s", "2s")
@@ -176,20 +176,20 @@ def _descendants(nodes: dict[str, Node], state_id: str) -> list[str]:
 
 
 _ACTION_CHOICES: list[Any] = [
-        {"assign": {"m": "m + 1"}},
-        {"assign": {"m": "m + 1"}},
-        {"assign": {"n": "n + 1"}},
-        {"log": {"label": "m", "expr": "m"}},
-        {"log": "n * 10 + m"},
-        {"emit": {"event": "out", "data": {"n": "n", "m": "m"}}},
-        {"if": "n % 2 == 0", "then": [{"assign": {"m": "m + 2"}}], "else": [{"log": "'odd'"}]},
-        # at most four sends per run (k counts them): sends that trigger sends could multiply
-        {"if": "k < 4", "then": [{"assign": {"k": "k + 1"}}, {"send": {"event": "E1", "delay": "1s", "id": "timer"}}]},
-        {"if": "k < 4", "then": [{"assign": {"k": "k + 1"}},
-                                 {"send": {"event": "E3", "delay": "500ms", "data": {"v": "n", "w": [1, 2]}}}]},
-        {"if": "k < 4", "then": [{"assign": {"k": "k + 1"}}, {"send": {"event": "E0"}}]},  # processed before send() returns
-        {"cancel": "timer"},
-        {"log": "m // (n - n)"},  # fails: error.execution, the rest of the block is skipped
+    {"assign": {"m": "m + 1"}},
+    {"assign": {"m": "m + 1"}},
+    {"assign": {"n": "n + 1"}},
+    {"log": {"label": "m", "expr": "m"}},
+    {"log": "n * 10 + m"},
+    {"emit": {"event": "out", "data": {"n": "n", "m": "m"}}},
+    {"if": "n % 2 == 0", "then": [{"assign": {"m": "m + 2"}}], "else": [{"log": "'odd'"}]},
+    # at most four sends per run (k counts them): sends that trigger sends could multiply
+    {"if": "k < 4", "then": [{"assign": {"k": "k + 1"}}, {"send": {"event": "E1", "delay": "1s", "id": "timer"}}]},
+    {"if": "k < 4", "then": [{"assign": {"k": "k + 1"}},
+                             {"send": {"event": "E3", "delay": "500ms", "data": {"v": "n", "w": [1, 2]}}}]},
+    {"if": "k < 4", "then": [{"assign": {"k": "k + 1"}}, {"send": {"event": "E0"}}]},  # before send() returns
+    {"cancel": "timer"},
+    {"log": "m // (n - n)"},  # fails: error.execution, the rest of the block is skipped
 ]
 _RAISES: list[Any] = [{"raise": "E2"}, {"raise": {"event": "E4", "data": {"k": "n"}}}]
 _SOME_ACTIONS = st.lists(st.sampled_from(_ACTION_CHOICES * 3 + _RAISES), min_size=1, max_size=2)  # raise: rarely
@@ -333,7 +333,7 @@ def _state_body(draw: Any, nodes: dict[str, Node], state_id: str) -> dict[str, A
 
 
 @st.composite
-def charts(draw: Any, max_depth: int = 3, max_states: int = 14, top_final: bool | None = None) -> Chart:
+def charts(draw: Any, max_depth: int = 4, max_states: int = 12, top_final: bool | None = None) -> Chart:
     """A valid machine document; ``top_final`` forces (True) or forbids (False) a top-level final.
 
     ``max_states`` is a soft limit (states under way are finished) that keeps loading fast."""
@@ -360,8 +360,10 @@ def operations(max_size: int = 10) -> st.SearchStrategy[list[tuple[str, Any]]]:
 
 
 def chart_from_yaml(text: str) -> Chart:
-    """The :class:`Chart` of a machine written by hand (to replay a reported example)."""
-    document = yaml.safe_load(text.replace("'on':", "on_:").replace("\non:", "\non_:"))
+    """The :class:`Chart` of a machine written by hand (to replay a reported example).
+
+    Name the states s0, s1, ... in document order, as the generator does: the checks use it."""
+    document = yaml.safe_load(text)
     nodes: dict[str, Node] = {ROOT: Node(ROOT, "compound", ROOT, 0)}
 
     def walk(states: dict[str, Any], parent: str, depth: int) -> None:

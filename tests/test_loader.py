@@ -1094,8 +1094,8 @@ def test_assign_accepts_numbers_booleans_and_null_as_literals() -> None:
     instance = machine.start()
     assert instance.initial_result.errors == ()
     assert instance.data == {"total": 5, "paid": True, "note": None, "ratio": 0.25}
-    action = machine.states["cart"].entry[0][0]
-    assert action.text == "total = 5; paid = True; note = None; ratio = 0.25"
+    assert [a.text for a in machine.states["cart"].entry[0]] == [
+        "total = 5", "paid = True", "note = None", "ratio = 0.25"]
 
 
 def test_assign_of_a_list_value_is_refused() -> None:
