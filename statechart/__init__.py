@@ -16,12 +16,21 @@ from .errors import (
     StatechartError,
     UnhandledEventError,
     UnknownEventError,
+    StoreError,
+    InstanceNotFoundError,
+    DuplicateInstanceError,
+    MachineNotLoadedError,
+    ConcurrencyError,
+    IdempotencyConflictError,
+    PayloadError,
+    StoreSchemaError,
 )
 from .events import Event
 from .instance import Instance, SendResult
 from .interpreter import ActionContext, Effect, PendingSend
 from .machine import Machine, load, loads
 from .snapshot import Snapshot
+from .store import Receipt, Store, StoredInstance
 
 __all__ = [
     "load",
@@ -30,6 +39,9 @@ __all__ = [
     "Instance",
     "SendResult",
     "Snapshot",
+    "Store",
+    "StoredInstance",
+    "Receipt",
     "Event",
     "Effect",
     "PendingSend",
@@ -46,6 +58,14 @@ __all__ = [
     "UnhandledEventError",
     "EventlessLoopError",
     "InstanceDoneError",
+    "StoreError",
+    "InstanceNotFoundError",
+    "DuplicateInstanceError",
+    "MachineNotLoadedError",
+    "ConcurrencyError",
+    "IdempotencyConflictError",
+    "PayloadError",
+    "StoreSchemaError",
 ]
 
 __version__ = "0.1.0"

@@ -21,6 +21,14 @@ __all__ = [
     "UnhandledEventError",
     "EventlessLoopError",
     "InstanceDoneError",
+    "StoreError",
+    "InstanceNotFoundError",
+    "DuplicateInstanceError",
+    "MachineNotLoadedError",
+    "ConcurrencyError",
+    "IdempotencyConflictError",
+    "PayloadError",
+    "StoreSchemaError",
 ]
 
 
@@ -129,3 +137,54 @@ class InstanceDoneError(StatechartError):
             f"cannot process {event!r}: the instance has finished in "
             f"{{{', '.join(sorted(self.configuration))}}}"
         )
+
+
+class StoreError(StatechartError):
+    """Base class of the errors a store raises about stored instances."""
+
+
+class InstanceNotFoundError(StoreError):
+    def __init__(self, instance_id: str) -> None:
+        self.instance_id = instance_id
+        super().__init__(f"no stored instance with id {instance_id!r}")
+
+
+class DuplicateInstanceError(StoreError):
+    def __init__(self, instance_id: str) -> None:
+        self.instance_id = instance_id
+        super().__init__(f"an instance with id {instance_id!r} already exists; choose another id or omit it")
+
+
+class MachineNotLoadedError(StoreError):
+    def __init__(self, machine: str, version: int | None, loaded: Iterable[str]) -> None:
+        self.machine = machine
+        self.version = version
+        self.loaded = tuple(sorted(loaded))
+        wanted = f"{machine} v{version}" if version is not None else machine
+        have = ", ".join(self.loaded) or "none"
+        super().__init__(f"machine {wanted} is not registered with this store (registered: {have}); "
+                         f"register machines/{machine}/v{version or 'N'}.yaml, or migrate the instance")
+
+
+class ConcurrencyError(StoreError):
+    def __init__(self, instance_id: str, attempts: int) -> None:
+        self.instance_id = instance_id
+        self.attempts = attempts
+        super().__init__(f"instance {instance_id!r} kept changing under us: {attempts} attempts lost the race "
+                         "to concurrent writers; nothing was written, retry later")
+
+
+class IdempotencyConflictError(StoreError):
+    def __init__(self, instance_id: str, key: str) -> None:
+        self.instance_id = instance_id
+        self.key = key
+        super().__init__(f"idempotency key {key!r} was already used on instance {instance_id!r} with a different "
+                         "event or payload; use a new key for a new request")
+
+
+class PayloadError(StoreError):
+    """Event data or instance data that cannot be stored as JSON."""
+
+
+class StoreSchemaError(StoreError):
+    """The database holds a schema this release cannot use (too new, or not ours)."""

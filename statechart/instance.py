@@ -189,6 +189,18 @@ class Instance:
             raise TypeError("advance() and fast_forward() need an instance started with clock=VirtualClock()")
         return self.clock
 
+    def fire(self, send_id: str, seq: int | None = None) -> SendResult | None:
+        """Fire one pending delayed send now, whatever the clock says (a durable timer store
+        decides when). Returns None when no such send is pending any more (cancelled or fired)."""
+        before = self._status
+        if before.done:
+            return None
+        pending = next((p for p in before.pending if p.id == send_id and (seq is None or p.seq == seq)), None)
+        if pending is None:
+            return None
+        after, record, ctx = self._deliver(before, pending)
+        return self._settle(pending.event, pending.data, before, after, record, ctx)
+
     def _deliver(self, status: Status, pending: PendingSend) -> tuple[Status, Macrostep, ActionContext]:
         status = status._replace(pending=tuple(p for p in status.pending if p is not pending))
         return self.machine.engine.macrostep(status, pending.to_event(self.session_id), self._system,

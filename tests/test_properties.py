@@ -1,12 +1,16 @@
 """Properties of the interpreter over generated machines and event sequences.
 
 Every example is a random valid machine (see ``strategies.py``) and a list of operations:
-``("send", event)`` or ``("advance", seconds)`` on a virtual clock. The properties are the
-ones SCXML (Appendix D) guarantees whatever the machine: configurations stay legal, runs are
-deterministic, a snapshot taken anywhere continues exactly like the uninterrupted run, and a
-finished instance stays finished. A generated machine may loop forever through raised events
-or ``on_done`` transitions; the interpreter then raises EventlessLoopError, which is allowed,
-and the instance must be left exactly as it was.
+``("send", event)`` or ``("advance", seconds)`` on a virtual clock. The properties hold
+whatever the machine: configurations stay legal, every microstep's trace follows SCXML
+Appendix D (order, history, internal transitions, done events), runs are deterministic, a
+snapshot taken anywhere continues exactly like the uninterrupted run and survives dict/JSON
+round trips, and a finished instance stays finished. A generated machine may loop for ever
+through raised events, ``error.*`` or ``on_done`` transitions; the interpreter then raises
+EventlessLoopError, which is allowed, and a send that loops must leave the instance as it was.
+
+A failing example prints its machine YAML and operations; to replay one by hand, pass
+``chart_from_yaml(text)`` and the operations to the test's ``hypothesis.inner_test``.
 """
 
 from __future__ import annotations
@@ -14,9 +18,10 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, example, given, note, settings
-from hypothesis.control import currently_in_test_context
 from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
 
 import statechart
 from statechart import EventlessLoopError, InstanceDoneError, Snapshot, VirtualClock
@@ -237,15 +242,21 @@ def replay(chart: Chart, result: statechart.SendResult, history: dict[str, froze
     return history
 
 
-def assert_legal_result(chart: Chart, machine: statechart.Machine, result: statechart.SendResult, where: str) -> None:
+def assert_legal_result(chart: Chart, machine: statechart.Machine, result: statechart.SendResult,
+                        where: str, checked: set[frozenset[str]]) -> None:
+    """Legal after every microstep of the result, and at its end (``checked``: known legal)."""
     for step in result.macrosteps:
         for number, micro in enumerate(step.microsteps):
-            assert_legal(chart, machine, micro.configuration, f"{where}, microstep {number} of {step.events}")
-    assert_legal(chart, machine, result.configuration_after, where)
+            if micro.configuration not in checked:
+                assert_legal(chart, machine, micro.configuration, f"{where}, microstep {number} of {step.events}")
+                checked.add(micro.configuration)
+    assert result.configuration_after in checked or result.configuration_after == result.configuration_before
 
 
 #: Appendix D records history in exitStates and then computes the entry set in enterStates, so a
-#: transition that exits a history's parent and targets that history re-enters what it just left.
+#: transition that exits a history's parent and targets that history re-enters what it just left
+#: (s0 --E0--> s3 from s2 re-enters s2, not the default s1). Found by this module; kept as a
+#: regression example.
 HISTORY_OF_THE_STATE_JUST_LEFT = chart_from_yaml("""\
 machine: repro
 version: 1
@@ -265,7 +276,7 @@ states:
 # --------------------------------------------------------------------------- properties
 
 
-@settings(max_examples=80, **SETTINGS)
+@settings(max_examples=70, **SETTINGS)
 @given(charts(), operations())
 def test_configuration_stays_legal_after_start_and_every_step(chart: Chart, ops: list) -> None:
     describe(chart, ops)
@@ -274,19 +285,22 @@ def test_configuration_stays_legal_after_start_and_every_step(chart: Chart, ops:
     if instance is None:
         return
     assert instance.initial_result is not None
-    assert_legal_result(chart, machine, instance.initial_result, "start")
+    checked: set[frozenset[str]] = set()
+    assert_legal_result(chart, machine, instance.initial_result, "start", checked)
     assert_legal(chart, machine, instance.configuration, "start")
     for index, op in enumerate(ops):
         _, results = perform(instance, op)
         for result in results:
-            assert_legal_result(chart, machine, result, f"operation {index} {op}")
-        assert_legal(chart, machine, instance.configuration, f"after operation {index} {op}")
+            assert_legal_result(chart, machine, result, f"operation {index} {op}", checked)
+        if instance.configuration not in checked:
+            assert_legal(chart, machine, instance.configuration, f"after operation {index} {op}")
+            checked.add(instance.configuration)
         if instance.done:
             top = [s for s in instance.configuration if chart.nodes[s].parent == ROOT]
             assert [chart.nodes[s].kind for s in top] == ["final"]
 
 
-@settings(max_examples=80, **SETTINGS)
+@settings(max_examples=70, **SETTINGS)
 @given(charts(), operations())
 @example(HISTORY_OF_THE_STATE_JUST_LEFT, [("send", "E1"), ("send", "E0")])
 def test_every_microstep_follows_appendix_d(chart: Chart, ops: list) -> None:
@@ -326,7 +340,7 @@ def test_two_runs_of_the_same_chart_and_events_agree_at_every_step(chart: Chart,
     assert runs[2] == runs[0]
 
 
-@settings(max_examples=60, **SETTINGS)
+@settings(max_examples=50, **SETTINGS)
 @given(charts(), operations(), st.data())
 def test_restoring_a_snapshot_continues_like_the_uninterrupted_run(chart: Chart, ops: list, data: Any) -> None:
     describe(chart, ops)
@@ -377,16 +391,13 @@ def test_a_finished_instance_stays_finished_and_refuses_events(chart: Chart, ops
     instance = start(machine)
     if instance is None:
         return
-    finished_at = None if not instance.done else -1
-    for index, op in enumerate(ops):
-        outcome, results = perform(instance, op)
-        if finished_at is not None:
+    for op in ops:
+        was_done = instance.done
+        outcome, results = perform(instance, op)  # checks that a refused send changes nothing
+        if was_done:
             assert instance.done
-            assert results == []
-            assert outcome == ("done" if op[0] == "send" else "ok")
+            assert (outcome, results) == ("done" if op[0] == "send" else "ok", [])
         elif instance.done:
-            finished_at = index
-            assert results and results[-1].done
             assert [r.done for r in results] == [False] * (len(results) - 1) + [True]
     if not instance.done:
         return
@@ -394,23 +405,15 @@ def test_a_finished_instance_stays_finished_and_refuses_events(chart: Chart, ops
     snapshot = instance.snapshot()
     assert snapshot.done
     for event in EVENTS:
-        try:
+        with pytest.raises(InstanceDoneError) as raised:
             instance.send(event)
-        except InstanceDoneError as error:
-            assert error.event == event
-            assert error.configuration == instance.configuration
-        else:
-            raise AssertionError(f"send({event!r}) on a finished instance did not raise InstanceDoneError")
+        assert (raised.value.event, raised.value.configuration) == (event, instance.configuration)
     assert instance.fire_due() == []
     assert instance.advance(10) == []
     assert instance.fast_forward() == []
     assert status(instance)[:5] == before[:5]
     assert instance.snapshot() == snapshot
     restored = machine.restore(snapshot, clock=VirtualClock())
-    assert restored.done
-    try:
+    assert restored.done and restored.configuration == instance.configuration
+    with pytest.raises(InstanceDoneError):
         restored.send(EVENTS[0])
-    except InstanceDoneError:
-        pass
-    else:
-        raise AssertionError("a restored finished instance accepted an event")

@@ -1,0 +1,599 @@
+"""The durable store: every event sent to a stored instance is one atomic, idempotent, audited step.
+
+One transaction holds the new snapshot (guarded by an optimistic revision check), one audit row
+per processed event, the outbox rows for every ``emit``, the timer rows for every delayed send
+(and the removal of cancelled or fired ones), the per-state entry times, and the idempotency
+record. Either all of it is committed or none of it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
+
+import attrs
+
+from ..clock import Clock, SystemClock
+from ..errors import (
+    ConcurrencyError,
+    DuplicateInstanceError,
+    InstanceDoneError,
+    InstanceNotFoundError,
+    MachineNotLoadedError,
+    PayloadError,
+    StatechartError,
+    StoreSchemaError,
+    UnhandledEventError,
+    UnknownEventError,
+)
+from ..instance import Instance, SendResult
+from ..interpreter import PendingSend
+from ..machine import Machine, load
+from ..model import ROOT
+from ..snapshot import Snapshot
+from .backends import Backend, IntegrityError, open_backend
+from .schema import SCHEMA_VERSION, UPGRADES, table_statements
+
+__all__ = ["Store", "StoredInstance", "Receipt", "DEFAULT_RETRIES"]
+
+DEFAULT_RETRIES = 10
+_COLUMNS = ("id, machine, version, definition_hash, configuration, history, data, pending, send_counter, bound, "
+            "done, session_id, revision, created_at, updated_at, state_entered")
+
+
+def _dumps(value: Any) -> str:
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as error:
+        raise PayloadError(f"cannot store {type(value).__name__} value as JSON: {error}") from None
+
+
+@attrs.frozen
+class StoredInstance:
+    """A stored instance as read from the store (a value: reading it again gives a new one)."""
+
+    id: str
+    machine: str
+    version: int
+    configuration: frozenset[str]
+    history: dict[str, frozenset[str]]
+    data: dict[str, Any]
+    done: bool
+    revision: int
+    created_at: float
+    updated_at: float
+    state_entered: dict[str, float]
+    pending_sends: tuple[PendingSend, ...]
+    snapshot: Snapshot = attrs.field(repr=False)
+
+
+@attrs.frozen
+class Receipt:
+    """What ``Store.send`` did; also what a repeated idempotency key returns."""
+
+    instance_id: str
+    event: str
+    outcome: str  # "applied" | "unhandled" (rejected events raise)
+    revision: int
+    configuration_before: tuple[str, ...]
+    configuration_after: tuple[str, ...]
+    transitions: tuple[str, ...]
+    effects: tuple[dict[str, Any], ...]
+    done: bool
+    replayed: bool = False
+
+    @property
+    def handled(self) -> bool:
+        return self.outcome == "applied"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"instance_id": self.instance_id, "event": self.event, "outcome": self.outcome,
+                "revision": self.revision, "configuration_before": list(self.configuration_before),
+                "configuration_after": list(self.configuration_after), "transitions": list(self.transitions),
+                "effects": list(self.effects), "done": self.done}
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any], *, replayed: bool = False) -> "Receipt":
+        return cls(document["instance_id"], document["event"], document["outcome"], document["revision"],
+                   tuple(document["configuration_before"]), tuple(document["configuration_after"]),
+                   tuple(document["transitions"]), tuple(document["effects"]), document["done"], replayed)
+
+
+class _Conflict(Exception):
+    """The instance's revision moved between our read and our write."""
+
+
+class Store:
+    """Stored instances over SQLite or PostgreSQL, picked by URL.
+
+    One Store holds one connection: use one per thread or process.
+    """
+
+    def __init__(self, backend: Backend, *, clock: Clock | None = None, retries: int = DEFAULT_RETRIES,
+                 idempotency_retention: float = 7 * 86400, strict: bool = False) -> None:
+        self.backend = backend
+        self.clock = clock or SystemClock()
+        self.retries = retries
+        self.idempotency_retention = idempotency_retention
+        self.strict = strict
+        self.machines: dict[tuple[str, int], Machine] = {}
+        self._ensure_schema()
+
+    @classmethod
+    def open(cls, url: str, **options: Any) -> "Store":
+        """Open (and create or upgrade the schema of) the store at ``url``."""
+        return cls(open_backend(url), **options)
+
+    @property
+    def url(self) -> str:
+        return self.backend.url
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    @property
+    def outbox(self) -> Any:
+        """Unpublished emitted events in commit order, marking them published, and a relay loop."""
+        from .outbox import Outbox
+
+        return Outbox(self)
+
+    def metrics(self, **options: Any) -> Any:
+        """Lifecycle metrics computed from the store (see ``store/metrics.py``)."""
+        from .metrics import lifecycle_metrics
+
+        return lifecycle_metrics(self, **options)
+
+    # -- schema ---------------------------------------------------------------------------------
+    def _ensure_schema(self) -> None:
+        backend = self.backend
+        with backend.transaction():
+            backend.execute("CREATE TABLE IF NOT EXISTS statechart_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+            row = backend.execute("SELECT value FROM statechart_meta WHERE key = 'schema_version'").fetchone()
+            if row is None:
+                for statement in table_statements(backend.dialect):
+                    backend.execute(statement)
+                backend.execute("INSERT INTO statechart_meta (key, value) VALUES ('schema_version', ?)",
+                                (str(SCHEMA_VERSION),))
+                return
+            found = int(row[0])
+            if found > SCHEMA_VERSION:
+                raise StoreSchemaError(
+                    f"the store at {self.url} has schema version {found}, written by a newer release of "
+                    f"statechart (this one knows up to {SCHEMA_VERSION}); upgrade statechart to use it")
+            while found < SCHEMA_VERSION:
+                for statement in UPGRADES[found][backend.dialect]:
+                    backend.execute(statement)
+                found += 1
+                backend.execute("UPDATE statechart_meta SET value = ? WHERE key = 'schema_version'", (str(found),))
+
+    def schema_version(self) -> int:
+        row = self.backend.execute("SELECT value FROM statechart_meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0])
+
+    # -- machines ---------------------------------------------------------------------------------
+    def register(self, *machines: Machine | str | Path) -> "Store":
+        """Make machine versions known to this store: Machine objects, files, or folders of them."""
+        for item in machines:
+            if isinstance(item, Machine):
+                self.machines[(item.name, item.version)] = item
+                continue
+            path = Path(item)
+            files = sorted(path.glob("*/v*.yaml")) + sorted(path.glob("v*.yaml")) if path.is_dir() else [path]
+            for file in files:
+                machine = load(file)
+                self.machines[(machine.name, machine.version)] = machine
+        return self
+
+    def machine(self, name: str, version: int | None = None) -> Machine:
+        """The registered machine ``name`` at ``version`` (default: the latest registered)."""
+        if version is None:
+            versions = [v for (n, v) in self.machines if n == name]
+            if not versions:
+                raise MachineNotLoadedError(name, None, self._loaded())
+            version = max(versions)
+        machine = self.machines.get((name, version))
+        if machine is None:
+            raise MachineNotLoadedError(name, version, self._loaded())
+        return machine
+
+    def _loaded(self) -> list[str]:
+        return [f"{n} v{v}" for n, v in sorted(self.machines)]
+
+    # -- creating -------------------------------------------------------------------------------------
+    def create(self, machine: str, data: Mapping[str, Any] | None = None, *, id: str | None = None,
+               version: int | None = None, actor: str | None = None) -> StoredInstance:
+        """Start a new instance and store it with its audit row, outbox rows and timers."""
+        return self.create_many(machine, [data or {}], ids=[id] if id is not None else None, version=version,
+                                actor=actor)[0]
+
+    def create_many(self, machine: str, datas: Sequence[Mapping[str, Any] | None], *,
+                    ids: Sequence[str] | None = None, version: int | None = None, actor: str | None = None,
+                    batch_size: int = 1000) -> list[StoredInstance]:
+        """Create many instances, a batch per transaction (each batch all or nothing)."""
+        model = self.machine(machine, version)
+        if ids is not None and len(ids) != len(datas):
+            raise ValueError("give one id per data mapping")
+        created: list[StoredInstance] = []
+        for start in range(0, len(datas), batch_size):
+            rows, states, audits, outbox, timers = [], [], [], [], []
+            for offset, data in enumerate(datas[start:start + batch_size]):
+                instance_id = ids[start + offset] if ids is not None else uuid.uuid4().hex
+                now = self.clock.now()
+                instance = model.start(data=dict(data or {}), clock=self.clock, session_id=instance_id)
+                result = instance.initial_result
+                assert result is not None
+                snapshot = instance.snapshot()
+                entered = {s: now for s in snapshot.configuration}
+                rows.append(self._row(snapshot, instance_id, 1, now, now, entered))
+                states.extend(self._state_rows(model, instance_id, snapshot.configuration, entered))
+                audits.extend(self._audit_rows(instance_id, model, 1, result, actor, now, "(start)"))
+                outbox.extend((instance_id, model.name, e.event, _dumps(e.data), now) for e in result.effects)
+                timers.extend((instance_id, p.id, p.seq, p.event, p.due) for p in snapshot.pending_sends)
+                created.append(self._stored(rows[-1]))
+            backend = self.backend
+            try:
+                with backend.transaction():
+                    backend.executemany(f"INSERT INTO statechart_instances ({_COLUMNS}) VALUES "
+                                        f"({', '.join('?' * 16)})", rows)
+                    self._write_side_rows(states, audits, outbox, timers)
+            except IntegrityError:
+                duplicate = self._first_existing([row[0] for row in rows])
+                raise DuplicateInstanceError(duplicate or "?") from None
+        return created
+
+    def _first_existing(self, ids: list[str]) -> str | None:
+        for instance_id in ids:
+            if self.backend.execute("SELECT 1 FROM statechart_instances WHERE id = ?", (instance_id,)).fetchone():
+                return instance_id
+        seen: set[str] = set()
+        return next((i for i in ids if i in seen or seen.add(i)), None)  # type: ignore[func-returns-value]
+
+    def _write_side_rows(self, states: list[tuple], audits: list[tuple], outbox: list[tuple],
+                         timers: list[tuple]) -> None:
+        backend = self.backend
+        if states:
+            backend.executemany("INSERT INTO statechart_instance_states (instance_id, state, atomic, entered_at) "
+                                "VALUES (?, ?, ?, ?)", states)
+        if audits:
+            backend.executemany(
+                "INSERT INTO statechart_audit (instance_id, machine, version, revision, event, data, transitions, "
+                "configuration_before, configuration_after, from_states, to_states, actor, outcome, reason, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", audits)
+        if outbox:
+            backend.executemany("INSERT INTO statechart_outbox (instance_id, machine, event, data, created_at) "
+                                "VALUES (?, ?, ?, ?, ?)", outbox)
+        if timers:
+            backend.executemany("INSERT INTO statechart_timers (instance_id, send_id, seq, event, due_at) "
+                                "VALUES (?, ?, ?, ?, ?)", timers)
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def load(self, instance_id: str) -> StoredInstance:
+        row = self.backend.execute(f"SELECT {_COLUMNS} FROM statechart_instances WHERE id = ?",
+                                   (instance_id,)).fetchone()
+        if row is None:
+            raise InstanceNotFoundError(instance_id)
+        return self._stored(row)
+
+    def instance(self, instance_id: str) -> Instance:
+        """A live Instance restored from the stored snapshot (changes to it are not stored)."""
+        stored = self.load(instance_id)
+        return self.machine(stored.machine, stored.version).restore(stored.snapshot, clock=self.clock)
+
+    def list(self, machine: str | None = None, *, version: int | None = None, state: str | None = None,
+             stuck_for: float | None = None, limit: int = 100, after: str | None = None) -> list[StoredInstance]:
+        """Instances by machine, version, active state and how long they have been in it, by id
+        (keyset pagination: pass the last id as ``after``)."""
+        where, params = self._filters(machine, version, state, stuck_for)
+        if after is not None:
+            where.append("i.id > ?")
+            params.append(after)
+        sql = (f"SELECT {', '.join('i.' + c.strip() for c in _COLUMNS.split(','))} FROM statechart_instances i"
+               f"{self._join(state, stuck_for)} {'WHERE ' + ' AND '.join(where) if where else ''} "
+               f"ORDER BY i.id LIMIT ?")
+        params.append(limit)
+        return [self._stored(row) for row in self.backend.execute(sql, params).fetchall()]
+
+    def count(self, machine: str | None = None, *, version: int | None = None, state: str | None = None,
+              stuck_for: float | None = None) -> int:
+        where, params = self._filters(machine, version, state, stuck_for)
+        sql = (f"SELECT COUNT(*) FROM statechart_instances i{self._join(state, stuck_for)} "
+               f"{'WHERE ' + ' AND '.join(where) if where else ''}")
+        return int(self.backend.execute(sql, params).fetchone()[0])
+
+    @staticmethod
+    def _join(state: str | None, stuck_for: float | None) -> str:
+        if state is None and stuck_for is None:
+            return ""
+        return " JOIN statechart_instance_states s ON s.instance_id = i.id"
+
+    def _filters(self, machine: str | None, version: int | None, state: str | None,
+                 stuck_for: float | None) -> tuple[list[str], list[Any]]:
+        where: list[str] = []
+        params: list[Any] = []
+        if machine is not None:
+            where.append("i.machine = ?")
+            params.append(machine)
+        if version is not None:
+            where.append("i.version = ?")
+            params.append(version)
+        if state is not None:
+            where.append("s.state = ?")
+            params.append(state)
+        if stuck_for is not None:
+            where.append("s.entered_at <= ?")
+            params.append(self.clock.now() - stuck_for)
+            where.append("i.done = ?")
+            params.append(False)
+            if state is None:
+                where.append("s.atomic = ?")
+                params.append(True)
+        return where, params
+
+    def audit(self, instance_id: str) -> list[dict[str, Any]]:
+        """The audit rows of one instance, oldest first."""
+        rows = self.backend.execute(
+            "SELECT id, revision, event, data, transitions, configuration_before, configuration_after, actor, "
+            "outcome, reason, created_at, version FROM statechart_audit WHERE instance_id = ? ORDER BY id",
+            (instance_id,)).fetchall()
+        return [{"id": r[0], "revision": r[1], "event": r[2], "data": json.loads(r[3]) if r[3] else None,
+                 "transitions": json.loads(r[4]), "configuration_before": json.loads(r[5]),
+                 "configuration_after": json.loads(r[6]), "actor": r[7], "outcome": r[8], "reason": r[9],
+                 "created_at": r[10], "version": r[11]} for r in rows]
+
+    def delete(self, instance_id: str) -> None:
+        """Remove an instance with its timers, state rows and idempotency keys (audit and outbox stay)."""
+        backend = self.backend
+        with backend.transaction():
+            found = backend.execute("DELETE FROM statechart_instances WHERE id = ?", (instance_id,)).rowcount
+            if not found:
+                raise InstanceNotFoundError(instance_id)
+            for table in ("statechart_instance_states", "statechart_timers", "statechart_idempotency"):
+                backend.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
+
+    # -- sending ------------------------------------------------------------------------------------------
+    def send(self, instance_id: str, event: str, data: Any = None, *, idempotency_key: str | None = None,
+             actor: str | None = None) -> Receipt:
+        """Run one macrostep on a stored instance and commit everything it did in one transaction.
+
+        A concurrent writer never loses an update: a lost race is retried (up to ``retries``), then
+        raises ConcurrencyError. Rejected events (strict mode, finished instances) raise after writing
+        their audit row; the instance itself is unchanged.
+        """
+        _dumps(data)  # malformed payloads fail before anything is read or written
+        request_hash = _request_hash(event, data) if idempotency_key is not None else ""
+        for attempt in range(1, self.retries + 1):
+            try:
+                return self._attempt(instance_id, lambda instance: instance.send(event, data), event, data,
+                                     idempotency_key, request_hash, actor)
+            except _Conflict:
+                time.sleep(random.uniform(0, 0.002 * attempt))
+        raise ConcurrencyError(instance_id, self.retries)
+
+    def _attempt(self, instance_id: str, step: Any, event: str, data: Any, idempotency_key: str | None,
+                 request_hash: str, actor: str | None, *, claimed_timer: tuple[str, int] | None = None
+                 ) -> Receipt:
+        backend = self.backend
+        rejected: StatechartError | None = None
+        with backend.transaction():
+            if idempotency_key is not None:
+                replay = self._replay(instance_id, idempotency_key, request_hash)
+                if replay is not None:
+                    return replay
+            row = backend.execute(f"SELECT {_COLUMNS} FROM statechart_instances WHERE id = ?",
+                                  (instance_id,)).fetchone()
+            if row is None:
+                raise InstanceNotFoundError(instance_id)
+            stored = self._stored(row)
+            machine = self.machine(stored.machine, stored.version)
+            instance = machine.restore(stored.snapshot, clock=self.clock, strict=self.strict)
+            now = self.clock.now()
+            try:
+                result = step(instance)
+            except (UnknownEventError, UnhandledEventError, InstanceDoneError) as error:
+                self._reject(stored, event, data, actor, str(error), now)  # committed: the audit keeps it
+                rejected = error
+                result = None
+            if rejected is not None:
+                pass
+            elif result is None:  # a timer whose send is gone: just drop the timer row
+                if claimed_timer is not None:
+                    backend.execute("DELETE FROM statechart_timers WHERE instance_id = ? AND send_id = ? AND seq = ?",
+                                    (instance_id, *claimed_timer))
+                return Receipt(instance_id, event, "unhandled", stored.revision, tuple(sorted(stored.configuration)),
+                               tuple(sorted(stored.configuration)), (), (), stored.done)
+            receipt = self._write(stored, machine, instance, result, actor, now, data)
+            if idempotency_key is not None:
+                backend.execute("INSERT INTO statechart_idempotency (instance_id, key, request_hash, response, "
+                                "created_at) VALUES (?, ?, ?, ?, ?)",
+                                (instance_id, idempotency_key, request_hash, _dumps(receipt.to_dict()), now))
+            return receipt
+        assert rejected is not None
+        raise rejected
+
+    def _replay(self, instance_id: str, key: str, request_hash: str) -> Receipt | None:
+        row = self.backend.execute("SELECT request_hash, response FROM statechart_idempotency "
+                                   "WHERE instance_id = ? AND key = ?", (instance_id, key)).fetchone()
+        if row is None:
+            return None
+        if row[0] != request_hash:
+            from ..errors import IdempotencyConflictError
+
+            raise IdempotencyConflictError(instance_id, key)
+        return Receipt.from_dict(json.loads(row[1]), replayed=True)
+
+    def _write(self, stored: StoredInstance, machine: Machine, instance: Instance, result: SendResult,
+               actor: str | None, now: float, data: Any) -> Receipt:
+        backend = self.backend
+        snapshot = instance.snapshot()
+        revision = stored.revision + 1
+        entered_now = {line[6:] for line in result.trace if line.startswith("enter:")} & snapshot.configuration
+        state_entered = {s: (now if s in entered_now else stored.state_entered.get(s, now))
+                         for s in snapshot.configuration}
+        row = self._row(snapshot, stored.id, revision, stored.created_at, now, state_entered)
+        updated = backend.execute(
+            "UPDATE statechart_instances SET configuration = ?, history = ?, data = ?, pending = ?, "
+            "send_counter = ?, bound = ?, done = ?, revision = ?, updated_at = ?, state_entered = ? "
+            "WHERE id = ? AND revision = ?",
+            (row[4], row[5], row[6], row[7], row[8], row[9], row[10], revision, now, row[15], stored.id,
+             stored.revision)).rowcount
+        if updated != 1:
+            raise _Conflict()
+        left = (stored.configuration - snapshot.configuration) | (entered_now & stored.configuration)
+        if left:
+            backend.executemany("DELETE FROM statechart_instance_states WHERE instance_id = ? AND state = ?",
+                                [(stored.id, s) for s in left])
+        states = self._state_rows(machine, stored.id, entered_now | (snapshot.configuration - stored.configuration),
+                                  state_entered)
+        audits = self._audit_rows(stored.id, machine, revision, result, actor, now, None, data)
+        outbox = [(stored.id, machine.name, e.event, _dumps(e.data), now) for e in result.effects]
+        gone = result.cancelled
+        if gone:
+            backend.executemany("DELETE FROM statechart_timers WHERE instance_id = ? AND send_id = ? AND seq = ?",
+                                [(stored.id, p.id, p.seq) for p in gone])
+        timers = [(stored.id, p.id, p.seq, p.event, p.due) for p in result.scheduled]
+        self._write_side_rows(states, audits, outbox, timers)
+        return Receipt(stored.id, result.event, "applied" if result.handled else "unhandled", revision,
+                       tuple(sorted(result.configuration_before)), tuple(sorted(result.configuration_after)),
+                       result.transitions, tuple({"event": e.event, "data": e.data} for e in result.effects),
+                       result.done)
+
+    def _reject(self, stored: StoredInstance, event: str, data: Any, actor: str | None, reason: str,
+                now: float) -> None:
+        configuration = _dumps(sorted(stored.configuration))
+        leaves = ",".join(sorted(stored.configuration))
+        self.backend.execute(
+            "INSERT INTO statechart_audit (instance_id, machine, version, revision, event, data, transitions, "
+            "configuration_before, configuration_after, from_states, to_states, actor, outcome, reason, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (stored.id, stored.machine, stored.version, stored.revision, event, _dumps(data), "[]", configuration,
+             configuration, leaves, leaves, actor, "rejected", reason, now))
+
+    # -- rows ------------------------------------------------------------------------------------------
+    def _row(self, snapshot: Snapshot, instance_id: str, revision: int, created_at: float, updated_at: float,
+             state_entered: Mapping[str, float]) -> tuple:
+        pending = [[p.id, p.event, p.data, p.due, p.seq, p.internal_id] for p in snapshot.pending_sends]
+        return (instance_id, snapshot.machine, snapshot.version, snapshot.definition_hash,
+                _dumps(sorted(snapshot.configuration)), _dumps({k: sorted(v) for k, v in snapshot.history.items()}),
+                _dumps(snapshot.data), _dumps(pending), snapshot.send_counter, _dumps(sorted(snapshot.bound_states)),
+                snapshot.done, snapshot.session_id or instance_id, revision, created_at, updated_at,
+                _dumps(dict(state_entered)))
+
+    def _stored(self, row: Sequence[Any]) -> StoredInstance:
+        (instance_id, machine, version, definition_hash, configuration, history, data, pending, send_counter,
+         bound, done, session_id, revision, created_at, updated_at, state_entered) = row
+        configuration_set = frozenset(json.loads(configuration))
+        history_map = {k: frozenset(v) for k, v in json.loads(history).items()}
+        data_map = json.loads(data)
+        pending_sends = tuple(PendingSend(p[0], p[1], p[2], p[3], p[4], p[5]) for p in json.loads(pending))
+        snapshot = Snapshot(machine, version, definition_hash, configuration_set, history_map, data_map,
+                            bool(done), session_id, pending_sends, (), send_counter, frozenset(json.loads(bound)))
+        return StoredInstance(instance_id, machine, version, configuration_set, history_map, data_map, bool(done),
+                              revision, created_at, updated_at, json.loads(state_entered), pending_sends, snapshot)
+
+    @staticmethod
+    def _state_rows(machine: Machine, instance_id: str, states: Iterable[str],
+                    entered: Mapping[str, float]) -> list[tuple]:
+        model_states = machine.model.states
+        return [(instance_id, s, model_states[s].is_atomic, entered[s]) for s in states if s != ROOT]
+
+    @staticmethod
+    def _audit_rows(instance_id: str, machine: Machine, revision: int, result: SendResult, actor: str | None,
+                    now: float, label: str | None, data: Any = None) -> list[tuple]:
+        rows = []
+        states = machine.model.states
+        for index, macrostep in enumerate(result.macrosteps):
+            event = label if label is not None else (
+                macrostep.event.name if macrostep.event is not None else result.event)
+            before = sorted(macrostep.configuration_before)
+            after = sorted(macrostep.configuration_after)
+            leaves_before = ",".join(s for s in before if states[s].is_atomic)
+            leaves_after = ",".join(s for s in after if states[s].is_atomic)
+            payload = data if index == 0 else (macrostep.event.data if macrostep.event is not None else None)
+            handled = macrostep.handled or label is not None
+            rows.append((instance_id, machine.name, machine.version, revision, event, _dumps(payload),
+                         _dumps([t.id for t in macrostep.transitions]), _dumps(before), _dumps(after),
+                         leaves_before, leaves_after, actor, "applied" if handled else "unhandled", None, now))
+        return rows
+
+    # -- timers ----------------------------------------------------------------------------------------
+    def due_timers(self, limit: int = 100) -> list[tuple[str, str, int, str, float]]:
+        """Timers due now: (instance id, send id, seq, event, due time), earliest first."""
+        return [tuple(r) for r in self.backend.execute(  # type: ignore[misc]
+            "SELECT instance_id, send_id, seq, event, due_at FROM statechart_timers WHERE due_at <= ? "
+            "ORDER BY due_at, instance_id LIMIT ?", (self.clock.now(), limit)).fetchall()]
+
+    def fire_due(self, limit: int = 100, *, actor: str = "timer") -> list[Receipt]:
+        """Fire up to ``limit`` due timers, each in its own transaction through the same atomic step as
+        ``send``. Several workers may call this concurrently on PostgreSQL: a timer is claimed with
+        ``FOR UPDATE SKIP LOCKED``, so none fires twice."""
+        receipts = []
+        for _ in range(limit):
+            receipt = self._fire_one(actor)
+            if receipt is None:
+                break
+            receipts.append(receipt)
+        return receipts
+
+    def _fire_one(self, actor: str) -> Receipt | None:
+        backend = self.backend
+        for attempt in range(1, self.retries + 1):
+            try:
+                with backend.transaction():
+                    row = backend.execute(
+                        "SELECT instance_id, send_id, seq, event FROM statechart_timers WHERE due_at <= ? "
+                        f"ORDER BY due_at, instance_id, seq LIMIT 1{backend.lock_suffix}",
+                        (self.clock.now(),)).fetchone()
+                    if row is None:
+                        return None
+                    instance_id, send_id, seq, event = row
+                    try:
+                        return self._attempt(instance_id, lambda instance: instance.fire(send_id, seq), event, None,
+                                             None, "", actor, claimed_timer=(send_id, seq))
+                    except InstanceNotFoundError:
+                        backend.execute("DELETE FROM statechart_timers WHERE instance_id = ?", (instance_id,))
+                        return None
+            except _Conflict:
+                time.sleep(random.uniform(0, 0.002 * attempt))
+        return None
+
+    def run_worker(self, *, poll_interval: float = 1.0, batch: int = 100, stop: Any = None,
+                   max_idle_polls: int | None = None) -> int:
+        """Fire due timers until ``stop`` (a threading.Event) is set; returns how many fired."""
+        fired = idle = 0
+        while stop is None or not stop.is_set():
+            receipts = self.fire_due(batch)
+            fired += len(receipts)
+            if receipts:
+                idle = 0
+                continue
+            idle += 1
+            if max_idle_polls is not None and idle >= max_idle_polls:
+                break
+            self.purge_idempotency_keys()
+            if stop is not None:
+                stop.wait(poll_interval)
+            else:
+                time.sleep(poll_interval)
+        return fired
+
+    def purge_idempotency_keys(self, older_than: float | None = None) -> int:
+        """Forget idempotency keys older than the retention (seconds); returns how many went."""
+        cutoff = self.clock.now() - (self.idempotency_retention if older_than is None else older_than)
+        with self.backend.transaction():
+            return self.backend.execute("DELETE FROM statechart_idempotency WHERE created_at < ?", (cutoff,)).rowcount
+
+
+def _request_hash(event: str, data: Any) -> str:
+    return hashlib.sha256(_dumps([event, data]).encode()).hexdigest()

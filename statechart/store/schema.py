@@ -1,0 +1,103 @@
+"""The store's tables, one DDL list per dialect, and the schema version the store checks on open.
+
+The schema is versioned by the store itself (table ``statechart_meta``): a database created by an
+older release is upgraded step by step in one transaction; one created by a newer release is
+refused, never written to.
+"""
+
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+
+_TABLES = """
+CREATE TABLE IF NOT EXISTS statechart_instances (
+    id TEXT PRIMARY KEY,
+    machine TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    definition_hash TEXT NOT NULL,
+    configuration TEXT NOT NULL,
+    history TEXT NOT NULL,
+    data TEXT NOT NULL,
+    pending TEXT NOT NULL,
+    send_counter INTEGER NOT NULL,
+    bound TEXT NOT NULL,
+    done {bool} NOT NULL,
+    session_id TEXT NOT NULL,
+    revision INTEGER NOT NULL,
+    created_at {real} NOT NULL,
+    updated_at {real} NOT NULL,
+    state_entered TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS statechart_instances_machine ON statechart_instances (machine, version, id);
+CREATE TABLE IF NOT EXISTS statechart_instance_states (
+    instance_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    atomic {bool} NOT NULL,
+    entered_at {real} NOT NULL,
+    PRIMARY KEY (instance_id, state)
+);
+CREATE INDEX IF NOT EXISTS statechart_instance_states_state ON statechart_instance_states (state, entered_at);
+CREATE TABLE IF NOT EXISTS statechart_audit (
+    id {serial} PRIMARY KEY,
+    instance_id TEXT NOT NULL,
+    machine TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    revision INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    data TEXT,
+    transitions TEXT NOT NULL,
+    configuration_before TEXT NOT NULL,
+    configuration_after TEXT NOT NULL,
+    from_states TEXT NOT NULL,
+    to_states TEXT NOT NULL,
+    actor TEXT,
+    outcome TEXT NOT NULL,
+    reason TEXT,
+    created_at {real} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS statechart_audit_instance ON statechart_audit (instance_id, id);
+CREATE INDEX IF NOT EXISTS statechart_audit_time ON statechart_audit (created_at);
+CREATE TABLE IF NOT EXISTS statechart_outbox (
+    id {serial} PRIMARY KEY,
+    instance_id TEXT NOT NULL,
+    machine TEXT NOT NULL,
+    event TEXT NOT NULL,
+    data TEXT,
+    created_at {real} NOT NULL,
+    published_at {real}
+);
+CREATE INDEX IF NOT EXISTS statechart_outbox_unpublished ON statechart_outbox (published_at, id);
+CREATE TABLE IF NOT EXISTS statechart_timers (
+    instance_id TEXT NOT NULL,
+    send_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    event TEXT NOT NULL,
+    due_at {real} NOT NULL,
+    PRIMARY KEY (instance_id, send_id, seq)
+);
+CREATE INDEX IF NOT EXISTS statechart_timers_due ON statechart_timers (due_at);
+CREATE TABLE IF NOT EXISTS statechart_idempotency (
+    instance_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    response TEXT NOT NULL,
+    created_at {real} NOT NULL,
+    PRIMARY KEY (instance_id, key)
+);
+CREATE INDEX IF NOT EXISTS statechart_idempotency_time ON statechart_idempotency (created_at);
+"""
+
+_TYPES = {
+    "sqlite": {"bool": "INTEGER", "real": "REAL", "serial": "INTEGER"},  # INTEGER PRIMARY KEY = rowid
+    "postgresql": {"bool": "BOOLEAN", "real": "DOUBLE PRECISION", "serial": "BIGSERIAL"},
+}
+
+
+def table_statements(dialect: str) -> list[str]:
+    """The DDL of the current schema for ``dialect`` ("sqlite" or "postgresql")."""
+    text = _TABLES.format(**_TYPES[dialect])
+    return [statement.strip() for statement in text.split(";") if statement.strip()]
+
+
+#: Steps from version N to N+1, per dialect: ``UPGRADES[N]`` upgrades a version-N database.
+UPGRADES: dict[int, dict[str, list[str]]] = {}
