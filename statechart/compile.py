@@ -590,7 +590,10 @@ class _Compiler:
             events: tuple[str, ...] = ()
             body = item
             if "event" in item:
-                events = self.descriptors(str(item["event"]), item.value_marks["event"])
+                if not isinstance(item["event"], str):
+                    self.problem(item.value_marks["event"], f"`event` must be an event name, not {item['event']!r}")
+                    continue
+                events = self.descriptors(item["event"], item.value_marks["event"])
                 body = LocatedMap(item.mark)
                 for key, value in item.items():
                     if key != "event":
@@ -823,6 +826,8 @@ class _Compiler:
             self.unknown_keys(spec, IF_KEYS, "an `if` action")
             return self.if_action(spec, location, what)
         if len(verbs) != 1:
+            if not spec:
+                self.problem(mark, f"an empty action in {what}", f"write one of: {', '.join(ACTION_VERBS)}")
             if not verbs:
                 for key in spec:
                     self.problem(spec.key_marks[key], f"unknown action {key!r} in {what}",
@@ -882,7 +887,7 @@ class _Compiler:
         return None, act.make_payload(None)
 
     def event_name(self, name: Any, mark: Mark, verb: str) -> str | None:
-        if not isinstance(name, str) or not DESCRIPTOR_PATTERN.match(name) or "*" in name:
+        if not isinstance(name, str) or not DESCRIPTOR_PATTERN.match(name) or "*" in name or name.endswith("."):
             self.problem(mark, f"{name!r} is not a valid event name for `{verb}`",
                          "event names are dotted words such as PAY or order.paid")
             return None
@@ -924,6 +929,9 @@ class _Compiler:
                 self.problem(body.value_marks["namelist"], "send `namelist` must be a list of data keys")
             else:
                 fields["namelist"] = tuple(names)
+        if "namelist" in body and "content" in body:
+            self.problem(body.key_marks["namelist"], "`send` takes `namelist` or `content`, not both",
+                         "`content` is the whole payload; put named values in `data` instead")
         if "data" in body:
             if "content" in body:
                 self.problem(body.key_marks["content"], "`send` takes `data` or `content`, not both",
@@ -962,6 +970,8 @@ class _Compiler:
         if isinstance(body, LocatedMap):
             self.unknown_keys(body, ("label", "expr"), "a `log` action")
             label = body.get("label")
+            if label is not None and not isinstance(label, str):
+                self.problem(body.value_marks["label"], "a log `label` must be a string")
             if "expr" in body:
                 expression = self.expression(body["expr"], body.value_marks["expr"], "log expr")
         else:
