@@ -6,7 +6,6 @@ no entry action of a newly entered state: a migration is not an event.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Iterable, Sequence
 
 from ..interpreter import ActionContext, PendingSend, _PlanBuilder
@@ -18,12 +17,50 @@ from .chain import TODO, InstanceView, MigrationError, Step
 __all__ = ["migrate_snapshot", "complete_configuration", "view_of"]
 
 
+_LEAVES: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
+
+
 def view_of(snapshot: Snapshot, machine: Machine, instance_id: str) -> InstanceView:
-    states = machine.model.states
-    leaves = frozenset(s for s in snapshot.configuration
-                       if not any(c in snapshot.configuration for c in states[s].children))
+    key = (machine.definition_hash, snapshot.configuration)
+    leaves = _LEAVES.get(key)
+    if leaves is None:
+        states = machine.model.states
+        leaves = frozenset(s for s in snapshot.configuration
+                           if not any(c in snapshot.configuration for c in states[s].children))
+        if len(_LEAVES) > 100_000:
+            _LEAVES.clear()
+        _LEAVES[key] = leaves
     return InstanceView(instance_id, snapshot.machine, snapshot.version, snapshot.configuration,
-                        dict(snapshot.history), json.loads(json.dumps(snapshot.data)), leaves)
+                        dict(snapshot.history), _copy_json(snapshot.data), leaves)
+
+
+def _copy_json(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: _copy_json(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy_json(item) for item in value]
+    return value
+
+
+def _check_json(value: Any, path: str = "data") -> None:
+    """Raise TypeError/ValueError where ``value`` is not JSON data (cheaper than encoding it)."""
+    if value is None or isinstance(value, (str, bool, int)):
+        return
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{path} is {value}, which JSON cannot hold")
+        return
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, f"{path}[{index}]")
+        return
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TypeError(f"{path} has the key {key!r}; JSON keys are strings")
+            _check_json(item, f"{path}[{key!r}]")
+        return
+    raise TypeError(f"{path} is a {type(value).__name__}, which JSON cannot hold")
 
 
 def complete_configuration(machine: Machine, targets: Iterable[str]) -> frozenset[str]:
@@ -99,7 +136,7 @@ def _map_history(step: Step, snapshot: Snapshot, old: Machine, new: Machine,
         else:
             configuration = frozenset(a for s in value for a in (s,) + old.model.states[s].ancestors[:-1])
             view = InstanceView(instance_id, snapshot.machine, snapshot.version, configuration, {},
-                                json.loads(json.dumps(snapshot.data)), frozenset(value))
+                                _copy_json(snapshot.data), frozenset(value))
             mapped = _map_states(step, view, old)
         _check_targets(mapped, new)
         parent = states[history_id].parent
@@ -120,7 +157,7 @@ def _map_timers(step: Step, pending: Sequence[PendingSend], old: Machine, new: M
     """``TIMERS = "keep"``: an author's delayed sends keep their id and due time; an ``after`` timer
     moves with its state when the state maps to one state that has the same ``after`` entry, and is
     dropped otherwise. ``"cancel"``: every pending send is dropped."""
-    if step.timers == "cancel":
+    if step.timers == "cancel" or not pending:
         return ()
     kept = []
     for send in pending:
@@ -142,6 +179,9 @@ def _map_timers(step: Step, pending: Sequence[PendingSend], old: Machine, new: M
 def _check_at_rest(new: Machine, configuration: frozenset[str], data: dict[str, Any], instance_id: str) -> None:
     """A stored instance is always at rest: no eventless transition enabled. A migration runs none,
     so a mapping onto a state an eventless transition would leave at once is refused."""
+    selection = new.engine._selections.get((configuration, None)) or new.engine._build_selection(configuration, None)
+    if not selection.groups:
+        return  # no eventless transition at all here: nothing could fire
     ctx = ActionContext(new.model, dict(data), {"_sessionid": instance_id, "_name": new.name,
                                                  "_ioprocessors": {}}, 0.0, (), 0)
     ctx.In = configuration.__contains__
@@ -152,11 +192,8 @@ def _check_at_rest(new: Machine, configuration: frozenset[str], data: dict[str, 
                              f"transition; map to where it leads instead")
 
 
-def migrate_snapshot(step: Step, snapshot: Snapshot, old: Machine, new: Machine, instance_id: str) -> Snapshot:
-    """One step applied to one snapshot; raises MigrationError naming what is wrong."""
-    if snapshot.version != step.from_version or old.version != step.from_version or new.version != step.to_version:
-        raise MigrationError(f"{step.name} cannot move a v{snapshot.version} instance")
-    view = view_of(snapshot, old, instance_id)
+def _structure(step: Step, snapshot: Snapshot, view: InstanceView, old: Machine, new: Machine,
+               instance_id: str) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
     targets = _map_states(step, view, old)
     _check_targets(targets, new)
     configuration = complete_configuration(new, targets)
@@ -164,20 +201,46 @@ def migrate_snapshot(step: Step, snapshot: Snapshot, old: Machine, new: Machine,
     if problems:
         raise MigrationError(f"the mapped configuration {sorted(configuration)} is not legal in "
                              f"{new.name} v{new.version}: {'; '.join(problems)}")
-    history = _map_history(step, snapshot, old, new, instance_id)
+    return configuration, _map_history(step, snapshot, old, new, instance_id)
+
+
+def migrate_snapshot(step: Step, snapshot: Snapshot, old: Machine, new: Machine, instance_id: str,
+                     cache: dict[Any, Any] | None = None) -> Snapshot:
+    """One step applied to one snapshot; raises MigrationError naming what is wrong.
+
+    ``cache`` (a dict the caller keeps for one run) remembers the state mapping of a STATES table
+    per (configuration, history): it cannot depend on anything else, and a large store holds
+    the same few configurations many times over."""
+    if snapshot.version != step.from_version or old.version != step.from_version or new.version != step.to_version:
+        raise MigrationError(f"{step.name} cannot move a v{snapshot.version} instance")
+    view = view_of(snapshot, old, instance_id)
+    if cache is not None and step.states is not None:
+        key = (step.path, snapshot.configuration, frozenset(snapshot.history.items()))
+        structure = cache.get(key)
+        if structure is None:
+            try:
+                structure = _structure(step, snapshot, view, old, new, instance_id)
+            except MigrationError as error:
+                structure = error
+            cache[key] = structure
+        if isinstance(structure, MigrationError):
+            raise MigrationError(str(structure))
+        configuration, history = structure
+    else:
+        configuration, history = _structure(step, snapshot, view, old, new, instance_id)
     if step.map_data is not None:
         try:
             data = step.map_data(view)
         except Exception as error:  # noqa: BLE001 - the author's code
             raise MigrationError(f"map_data raised {type(error).__name__}: {error}") from None
+        if not isinstance(data, dict):
+            raise MigrationError(f"map_data must return a mapping of data, not {type(data).__name__}")
+        try:
+            _check_json(data)
+        except (TypeError, ValueError) as error:
+            raise MigrationError(f"map_data returned data that is not JSON-compatible: {error}") from None
     else:
         data = view.data
-    if not isinstance(data, dict):
-        raise MigrationError(f"map_data must return a mapping of data, not {type(data).__name__}")
-    try:
-        data = json.loads(json.dumps(data, allow_nan=False))
-    except (TypeError, ValueError) as error:
-        raise MigrationError(f"map_data returned data that is not JSON-compatible: {error}") from None
     _check_at_rest(new, configuration, data, instance_id)
     done = any(new.model.states[s].kind is StateKind.FINAL and new.model.states[s].parent == ROOT
                for s in configuration)

@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 import attrs
 
 from ..errors import MachineNotLoadedError
+from ..interpreter import PendingSend
 from ..machine import Machine
 from ..snapshot import Snapshot
 from .apply import migrate_snapshot
@@ -71,7 +72,7 @@ def _require_steps(machine: str, oldest: int, target: int, steps: Sequence[Step]
 
 
 def upgrade_snapshot(store: Any, snapshot: Snapshot, steps: Sequence[Step], to_version: int,
-                     instance_id: str) -> Snapshot:
+                     instance_id: str, cache: dict[Any, Any] | None = None) -> Snapshot:
     """Walk one snapshot through the chain to ``to_version``."""
     by_version = {s.from_version: s for s in steps}
     while snapshot.version < to_version:
@@ -80,7 +81,7 @@ def upgrade_snapshot(store: Any, snapshot: Snapshot, steps: Sequence[Step], to_v
             raise MigrationError(f"no step from v{snapshot.version}")
         old = store.machine(snapshot.machine, step.from_version)
         new = store.machine(snapshot.machine, step.to_version)
-        snapshot = migrate_snapshot(step, snapshot, old, new, instance_id)
+        snapshot = migrate_snapshot(step, snapshot, old, new, instance_id, cache)
     return snapshot
 
 
@@ -132,6 +133,8 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
     migrated = failed = 0
     failures: list[tuple[str, str]] = []
     backend = store.backend
+    cache: dict[Any, Any] = {}
+    texts = _Texts()
     while True:
         batch_started = time.perf_counter()
         with backend.transaction():
@@ -140,7 +143,7 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
                 f"ORDER BY id LIMIT ?{backend.lock_suffix}", (machine, target, cursor, batch_size)).fetchall()
             if not rows:
                 break
-            done_here, failed_here = _migrate_batch(store, rows, steps, target, run_id, failures)
+            done_here, failed_here = _migrate_batch(store, rows, steps, target, run_id, failures, cache, texts)
             cursor = rows[-1][0]
             backend.execute("UPDATE statechart_migration_runs SET cursor = CASE WHEN cursor < ? THEN ? ELSE cursor END, "
                             "done = done + ?, failed = failed + ?, updated_at = ? WHERE id = ?",
@@ -164,39 +167,98 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
                             False, tuple(failures))
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+class _Texts:
+    """Per-run memo of parsed and encoded state sets: a store holds few distinct configurations."""
+
+    def __init__(self) -> None:
+        self.sets: dict[str, frozenset[str]] = {}
+        self.texts: dict[frozenset[str], str] = {}
+
+    def parse(self, text: str) -> frozenset[str]:
+        value = self.sets.get(text)
+        if value is None:
+            value = self.sets[text] = frozenset(json.loads(text))
+        return value
+
+    def encode(self, states: frozenset[str]) -> str:
+        text = self.texts.get(states)
+        if text is None:
+            text = self.texts[states] = _ENCODE(sorted(states))
+        return text
+
+
+def _snapshot(row: Sequence[Any], texts: _Texts) -> tuple[Snapshot, dict[str, Any]]:
+    (instance_id, machine, version, definition_hash, configuration, history, data, pending, send_counter, bound,
+     done, session_id, _revision, _created, _updated, _entered) = row
+    history_map = {} if history == "{}" else {k: frozenset(v) for k, v in json.loads(history).items()}
+    pending_sends = () if pending == "[]" else tuple(PendingSend(*p) for p in json.loads(pending))
+    data_map = json.loads(data)
+    snapshot = Snapshot(machine, version, definition_hash, texts.parse(configuration), history_map, data_map,
+                        bool(done), session_id, pending_sends, (), send_counter,
+                        frozenset() if bound == "[]" else frozenset(json.loads(bound)))
+    return snapshot, data_map
+
+
 def _migrate_batch(store: Any, rows: Sequence[Sequence[Any]], steps: Sequence[Step], target: int, run_id: int,
-                   failures: list[tuple[str, str]]) -> tuple[int, int]:
+                   failures: list[tuple[str, str]], cache: dict[Any, Any], texts: _Texts) -> tuple[int, int]:
+    """One batch, written with as few statements as the changes need: the row, the audit row, and
+    the state and timer rows only of instances whose configuration or timers changed."""
     backend = store.backend
     now = store.clock.now()
-    updates, state_rows, audits, timers, failed_rows, ids = [], [], [], [], [], []
+    updates, audits, failed_rows = [], [], []
+    state_deletes, state_inserts, timer_owners, timer_inserts = [], [], [], []
     new_machine: Machine = store.machine(rows[0][1], target)
+    model_states = new_machine.model.states
+    definition_hash = new_machine.definition_hash
     for row in rows:
-        stored = store._stored(row)
+        instance_id, version, revision = row[0], row[2], row[12]
+        snapshot, data_map = _snapshot(row, texts)
         try:
-            snapshot = upgrade_snapshot(store, stored.snapshot, steps, target, stored.id)
+            migrated = upgrade_snapshot(store, snapshot, steps, target, instance_id, cache)
         except MigrationError as error:
-            failures.append((stored.id, str(error)))
-            failed_rows.append((run_id, stored.id, stored.version, str(error), now))
+            failures.append((instance_id, str(error)))
+            failed_rows.append((run_id, instance_id, version, str(error), now))
             continue
-        entered = {s: stored.state_entered.get(s, now) for s in snapshot.configuration}
-        new_row = store._row(snapshot, stored.id, stored.revision + 1, stored.created_at, now, entered)
-        updates.append((new_row[2], new_row[3], new_row[4], new_row[5], new_row[6], new_row[7], new_row[8],
-                        new_row[9], new_row[10], stored.revision + 1, now, new_row[15], stored.id, stored.revision))
-        ids.append((stored.id,))
-        state_rows.extend(store._state_rows(new_machine, stored.id, snapshot.configuration, entered))
-        timers.extend((stored.id, p.id, p.seq, p.event, p.due) for p in snapshot.pending_sends)
-        before, after = sorted(stored.configuration), sorted(snapshot.configuration)
-        audits.append((stored.id, stored.machine, target, stored.revision + 1, f"(migrate v{stored.version}->v{target})",
-                       "null", "[]", json.dumps(before), json.dumps(after), ",".join(before), ",".join(after), "migrate",
-                       "migrated", f"v{stored.version} -> v{target}", now))
+        before, after = snapshot.configuration, migrated.configuration
+        configuration_text = texts.encode(after)
+        if after == before:
+            entered_text = row[15]
+        else:
+            old_entered = json.loads(row[15])
+            entered = {s: old_entered.get(s, now) for s in after}
+            entered_text = _ENCODE(entered)
+            state_deletes.extend((instance_id, s) for s in before - after)
+            state_inserts.extend((instance_id, s, model_states[s].is_atomic, now) for s in after - before)
+        data_text = row[6] if migrated.data == data_map else _ENCODE(migrated.data)
+        if migrated.pending_sends == snapshot.pending_sends:
+            pending_text = row[7]
+        else:
+            pending_text = _ENCODE([[p.id, p.event, p.data, p.due, p.seq, p.internal_id]
+                                    for p in migrated.pending_sends])
+            timer_owners.append((instance_id,))
+            timer_inserts.extend((instance_id, p.id, p.seq, p.event, p.due) for p in migrated.pending_sends)
+        history_text = row[5] if migrated.history == snapshot.history else _ENCODE(
+            {k: sorted(v) for k, v in migrated.history.items()})
+        bound_text = _ENCODE(sorted(migrated.bound_states)) if migrated.bound_states else "[]"
+        updates.append((target, definition_hash, configuration_text, history_text, data_text, pending_text,
+                        bound_text, migrated.done, revision + 1, now, entered_text, instance_id, revision))
+        audits.append((instance_id, row[1], target, revision + 1, f"(migrate v{version}->v{target})", "null", "[]",
+                       texts.encode(before), configuration_text, ",".join(sorted(before)), ",".join(sorted(after)),
+                       "migrate", "migrated", f"v{version} -> v{target}", now))
     if updates:
         backend.executemany(
             "UPDATE statechart_instances SET version = ?, definition_hash = ?, configuration = ?, history = ?, "
-            "data = ?, pending = ?, send_counter = ?, bound = ?, done = ?, revision = ?, updated_at = ?, "
-            "state_entered = ? WHERE id = ? AND revision = ?", updates)
-        backend.executemany("DELETE FROM statechart_instance_states WHERE instance_id = ?", ids)
-        backend.executemany("DELETE FROM statechart_timers WHERE instance_id = ?", ids)
-        store._write_side_rows(state_rows, audits, [], timers)
+            "data = ?, pending = ?, bound = ?, done = ?, revision = ?, updated_at = ?, state_entered = ? "
+            "WHERE id = ? AND revision = ?", updates)
+    if state_deletes:
+        backend.executemany("DELETE FROM statechart_instance_states WHERE instance_id = ? AND state = ?",
+                            state_deletes)
+    if timer_owners:
+        backend.executemany("DELETE FROM statechart_timers WHERE instance_id = ?", timer_owners)
+    store._write_side_rows(state_inserts, audits, [], timer_inserts)
     if failed_rows:
         backend.executemany("INSERT INTO statechart_migration_failures (run_id, instance_id, from_version, reason, "
                             "created_at) VALUES (?, ?, ?, ?, ?)", failed_rows)
