@@ -29,7 +29,7 @@ import attrs
 
 from .errors import EventlessLoopError
 from .events import Event, descriptor_matches
-from .model import ROOT, Action, MachineModel, State, StateKind, Transition
+from .model import ROOT, Action, MachineModel, StateKind, Transition
 
 __all__ = [
     "ActionContext",

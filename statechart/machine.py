@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .clock import Clock, SystemClock
 from .compile import compile_machine
@@ -13,6 +13,9 @@ from .interpreter import DEFAULT_MICROSTEP_LIMIT, ActionContext, Engine, Status
 from .model import ROOT, MachineModel, State, StateKind
 from .snapshot import Snapshot
 from .yaml_loader import parse_yaml
+
+if TYPE_CHECKING:
+    from .instance import Instance
 
 __all__ = ["Machine", "load", "loads", "loads_scxml"]
 
