@@ -12,6 +12,8 @@ import click
 
 from ..errors import StatechartError
 from .machines import run_command, validate_command
+from .store import instances_group, metrics_command, outbox_group, send_command, worker_command
+from .scxml import export_command, import_command
 
 __all__ = ["main", "cli"]
 
@@ -25,11 +27,20 @@ def cli() -> None:
     Example:
       statechart validate machines/
       statechart run machines/order/v2.yaml --event ADD='{"price": 5}' --event CHECKOUT
+      statechart instances create order --id order-1 --store sqlite:///app.db
+      statechart send order-1 ADD --data '{"price": 5}' --store sqlite:///app.db
     """
 
 
 cli.add_command(validate_command)
 cli.add_command(run_command)
+cli.add_command(instances_group)
+cli.add_command(send_command)
+cli.add_command(worker_command)
+cli.add_command(outbox_group)
+cli.add_command(metrics_command)
+cli.add_command(import_command)
+cli.add_command(export_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,502 @@
+"""Commands over a store: ``instances``, ``send``, ``worker``, ``outbox`` and ``metrics``.
+
+Thin wrappers over :class:`statechart.Store`: every command takes ``--store URL`` (default: the
+environment variable STATECHART_STORE, else ``sqlite:///statechart.db``) and ``--machines DIR``
+(default ``machines``, the folder of ``<name>/v<N>.yaml`` files to register).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterator, Sequence
+
+import click
+from click.core import ParameterSource
+
+from ..durations import parse_duration
+from ..errors import StoreError
+from ..store import Receipt, Store, StoredInstance
+
+__all__ = ["instances_group", "send_command", "worker_command", "outbox_group", "metrics_command",
+           "DEFAULT_STORE"]
+
+DEFAULT_STORE = "sqlite:///statechart.db"
+_sleep = time.sleep  # the worker's idle wait (tests replace it)
+
+
+class Duration(click.ParamType):
+    """``500ms``, ``30s``, ``5m``, ``2h``, ``1d`` -> seconds."""
+
+    name = "duration"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        try:
+            return parse_duration(value)
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+DURATION = Duration()
+
+
+def store_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--store URL`` and ``--machines DIR`` on a command."""
+    command = click.option("--machines", "machines_dir", default="machines", show_default=True, metavar="DIR",
+                           help="Folder of machines/<name>/v<N>.yaml files (or one file) to register.")(command)
+    return click.option("--store", "store_url", envvar="STATECHART_STORE", default=DEFAULT_STORE,
+                        show_default=True, metavar="URL", show_envvar=True,
+                        help="sqlite:///path.db or postgresql://user@host/db.")(command)
+
+
+@contextmanager
+def _opened(store_url: str, machines_dir: str, *, register: bool = True, strict: bool = False) -> Iterator[Store]:
+    """The store at ``store_url`` with the machines of ``machines_dir`` registered; closed afterwards."""
+    path = Path(machines_dir)
+    if register and not path.exists():
+        context = click.get_current_context()
+        if context.get_parameter_source("machines_dir") is not ParameterSource.DEFAULT:
+            raise click.BadParameter(f"{machines_dir!r} does not exist", param_hint="'--machines'")
+        register = False  # no machines/ folder here: commands that need a machine say which one is missing
+    store = Store.open(store_url, strict=strict)
+    try:
+        if register:
+            store.register(path)
+        yield store
+    finally:
+        store.close()
+
+
+# -- formatting -------------------------------------------------------------------------------------------
+def _parse_json(text: str, option: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"not valid JSON: {error.msg} (at character {error.pos})",
+                                 param_hint=f"'{option}'") from None
+
+
+def _dump(document: Any) -> None:
+    click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+
+
+def _human(seconds: float) -> str:
+    """``2h 5m``, ``45s``, ``3d 4h``: the two largest units."""
+    seconds = max(0.0, float(seconds))
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms" if seconds else "0s"
+    parts = []
+    rest = int(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+        if rest >= size:
+            parts.append(f"{rest // size}{unit}")
+            rest %= size
+    return " ".join(parts[:2])
+
+
+def _timestamp(moment: float) -> str:
+    try:
+        return datetime.fromtimestamp(moment, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+    except (OverflowError, OSError, ValueError):
+        return f"t={moment:g}"
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, right: Sequence[int] = (),
+           indent: str = "  ") -> None:
+    """Plain aligned columns; ``right``: indexes of right-aligned (numeric) columns."""
+    if not rows:
+        click.echo(f"{indent}(none)")
+        return
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: list[str]) -> str:
+        return indent + "  ".join(c.rjust(w) if i in right else c.ljust(w)
+                                  for i, (c, w) in enumerate(zip(row, widths))).rstrip()
+
+    click.echo(click.style(line(cells[0]), bold=True))
+    for row in cells[1:]:
+        click.echo(line(row))
+
+
+def _heading(text: str) -> None:
+    click.echo(click.style(text, bold=True))
+
+
+def _leaves(store: Store, stored: StoredInstance) -> list[str]:
+    """The active atomic states in document order (the whole configuration, sorted, when the machine
+    version is not registered)."""
+    machine = store.machines.get((stored.machine, stored.version))
+    if machine is None:
+        return sorted(stored.configuration)
+    states = machine.model.states
+    return sorted((s for s in stored.configuration if s in states and states[s].is_atomic),
+                  key=lambda s: states[s].order)
+
+
+def _instance_document(store: Store, stored: StoredInstance) -> dict[str, Any]:
+    return {
+        "id": stored.id, "machine": stored.machine, "version": stored.version,
+        "state": _leaves(store, stored), "configuration": sorted(stored.configuration),
+        "data": stored.data, "done": stored.done, "revision": stored.revision,
+        "created_at": stored.created_at, "updated_at": stored.updated_at,
+        "state_entered": dict(sorted(stored.state_entered.items())),
+        "pending_timers": [{"id": p.id, "event": p.event, "data": p.data, "due": p.due}
+                           for p in sorted(stored.pending_sends, key=lambda p: (p.due, p.seq))],
+    }
+
+
+def _json_object(text: str | None, option: str) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    data = _parse_json(text, option)
+    if not isinstance(data, dict):
+        raise click.BadParameter(f"must be a JSON object, not {type(data).__name__}", param_hint=f"'{option}'")
+    return data
+
+
+# -- instances --------------------------------------------------------------------------------------------
+@click.group("instances")
+def instances_group() -> None:
+    """List, inspect, create, drive and delete stored instances.
+
+    \b
+    Example:
+      statechart instances create order --id order-1 --data '{"total": 0}'
+      statechart instances send order-1 ADD --data '{"price": 5}'
+      statechart instances list --machine order --state cart --stuck-for 2h
+      statechart instances show order-1
+    """
+
+
+@instances_group.command("list")
+@click.option("--machine", metavar="M", help="Only instances of this machine.")
+@click.option("--version", "version", type=int, metavar="N", help="Only instances on this machine version.")
+@click.option("--state", metavar="S", help="Only instances with this state active.")
+@click.option("--stuck-for", type=DURATION, metavar="DURATION",
+              help="Only unfinished instances whose state (--state, else any atomic one) was entered this long ago.")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--after", metavar="ID", help="Start after this id (the last one of the previous page).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@store_options
+def instances_list_command(machine: str | None, version: int | None, state: str | None, stuck_for: float | None,
+                           limit: int, after: str | None, as_json: bool, store_url: str, machines_dir: str) -> None:
+    """List stored instances by id, with their active states.
+
+    \b
+    Example:
+      statechart instances list --machine order --stuck-for 2h --json
+    """
+    with _opened(store_url, machines_dir) as store:
+        found = store.list(machine, version=version, state=state, stuck_for=stuck_for, limit=limit, after=after)
+        seen: set[str] = set()
+        unique = [i for i in found if not (i.id in seen or seen.add(i.id))]  # type: ignore[func-returns-value]
+        if as_json:
+            _dump([_instance_document(store, i) for i in unique])
+            return
+        now = store.clock.now()
+        _table(("ID", "MACHINE", "STATE", "REVISION", "UPDATED"),
+               [(i.id, f"{i.machine} v{i.version}", ", ".join(_leaves(store, i)) + (" (done)" if i.done else ""),
+                 i.revision, f"{_human(now - i.updated_at)} ago") for i in unique], right=(3,), indent="")
+
+
+@instances_group.command("show")
+@click.argument("instance_id", metavar="ID")
+@click.option("--audit", "audit_rows", type=click.IntRange(min=0), default=10, show_default=True,
+              help="How many of the latest audit rows to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@store_options
+def instances_show_command(instance_id: str, audit_rows: int, as_json: bool, store_url: str,
+                           machines_dir: str) -> None:
+    """Show one instance: configuration, data, revision, pending timers and its latest audit rows.
+
+    \b
+    Example:
+      statechart instances show order-1 --json
+    """
+    with _opened(store_url, machines_dir) as store:
+        stored = store.load(instance_id)
+        audit = store.audit(instance_id)
+        latest = audit[-audit_rows:] if audit_rows else []
+        if as_json:
+            _dump({**_instance_document(store, stored), "audit": latest, "audit_total": len(audit)})
+            return
+        now = store.clock.now()
+        leaves = _leaves(store, stored)
+        click.echo(click.style(stored.id, bold=True) + f"  {stored.machine} v{stored.version}, revision "
+                   f"{stored.revision}" + (click.style("  (done)", fg="green") if stored.done else ""))
+        entered = [stored.state_entered.get(s) for s in leaves]
+        since = f"  (for {_human(now - min(e for e in entered if e is not None))})" if any(
+            e is not None for e in entered) else ""
+        rows = [("state", ", ".join(leaves) + since),
+                ("config", ", ".join(sorted(stored.configuration))),
+                ("data", json.dumps(stored.data, ensure_ascii=False, default=str)),
+                ("created", _timestamp(stored.created_at)),
+                ("updated", _timestamp(stored.updated_at))]
+        for label, value in rows:
+            click.echo(f"  {label:<9} {value}")
+        click.echo(click.style("timers", bold=True))
+        pending = sorted(stored.pending_sends, key=lambda p: (p.due, p.seq))
+        when = [f"{_timestamp(p.due)} ({'in ' + _human(p.due - now) if p.due > now else 'due'})" for p in pending]
+        _table(("EVENT", "ID", "DUE"), [(p.event, p.id, w) for p, w in zip(pending, when)])
+        click.echo(click.style("audit", bold=True) + (f" (latest {len(latest)} of {len(audit)})"
+                                                       if len(latest) < len(audit) else ""))
+        _table(("REV", "EVENT", "OUTCOME", "TO", "ACTOR", "AT"),
+               [(r["revision"], r["event"], r["outcome"] + (f": {r['reason']}" if r["reason"] else ""),
+                 ", ".join(r["configuration_after"]), r["actor"] or "-", _timestamp(r["created_at"]))
+                for r in latest], right=(0,))
+
+
+@instances_group.command("create")
+@click.argument("machine", metavar="MACHINE")
+@click.option("--id", "instance_id", metavar="ID", help="The new instance's id (default: a random one).")
+@click.option("--data", "data_text", metavar="JSON", help="Initial data (a JSON object) merged over the machine's.")
+@click.option("--version", "version", type=int, metavar="N", help="Machine version (default: the latest registered).")
+@click.option("--actor", metavar="A", help="Who creates it, for the audit log.")
+@click.option("--json", "as_json", is_flag=True, help="Print the new instance as JSON.")
+@store_options
+def instances_create_command(machine: str, instance_id: str | None, data_text: str | None, version: int | None,
+                             actor: str | None, as_json: bool, store_url: str, machines_dir: str) -> None:
+    """Start a new instance of MACHINE and store it.
+
+    \b
+    Example:
+      statechart instances create order --id order-1 --data '{"total": 0}' --actor ops
+    """
+    data = _json_object(data_text, "--data")
+    with _opened(store_url, machines_dir) as store:
+        stored = store.create(machine, data, id=instance_id, version=version, actor=actor)
+        if as_json:
+            _dump(_instance_document(store, stored))
+            return
+        click.echo(f"created {click.style(stored.id, bold=True)} ({stored.machine} v{stored.version}) in "
+                   f"{', '.join(_leaves(store, stored))}" + (" (done)" if stored.done else ""))
+
+
+def _print_receipt(receipt: Receipt) -> None:
+    if receipt.outcome == "applied":
+        status = click.style("applied", fg="green")
+    else:
+        status = click.style("not handled", fg="yellow")
+    click.echo(f"{receipt.instance_id}  {receipt.event}  {status}  revision {receipt.revision}"
+               + (click.style("  (done)", fg="green") if receipt.done else ""))
+    if receipt.replayed:
+        click.echo("  replayed   the idempotency key was used before with this request; nothing changed")
+    if receipt.transitions:
+        click.echo(f"  {'via':<10} {', '.join(receipt.transitions)}")
+    click.echo(f"  {'now in':<10} {', '.join(receipt.configuration_after)}")
+    for effect in receipt.effects:
+        click.echo(f"  {'emit':<10} {effect['event']} {json.dumps(effect['data'], ensure_ascii=False)}")
+
+
+@click.command("send")
+@click.argument("instance_id", metavar="ID")
+@click.argument("event", metavar="EVENT")
+@click.option("--data", "data_text", metavar="JSON", help="The event's data (any JSON value).")
+@click.option("--key", "idempotency_key", metavar="IDEMPOTENCY_KEY",
+              help="Send at most once per key: a retry with the same key replays the first receipt.")
+@click.option("--actor", metavar="A", help="Who sends it, for the audit log.")
+@click.option("--strict", is_flag=True, help="Fail (exit 1) when the event is unknown or not handled.")
+@click.option("--json", "as_json", is_flag=True, help="Print the receipt as JSON.")
+@store_options
+def send_command(instance_id: str, event: str, data_text: str | None, idempotency_key: str | None,
+                 actor: str | None, strict: bool, as_json: bool, store_url: str, machines_dir: str) -> None:
+    """Send EVENT to the stored instance ID: one atomic, audited step.
+
+    \b
+    Example:
+      statechart send order-1 ADD --data '{"price": 5}' --key req-42 --actor api
+      statechart instances send order-1 CHECKOUT --json
+    """
+    data = _parse_json(data_text, "--data") if data_text is not None else None
+    with _opened(store_url, machines_dir, strict=strict) as store:
+        receipt = store.send(instance_id, event, data, idempotency_key=idempotency_key, actor=actor)
+    if as_json:
+        _dump({**receipt.to_dict(), "replayed": receipt.replayed})
+    else:
+        _print_receipt(receipt)
+
+
+instances_group.add_command(send_command)
+
+
+@instances_group.command("delete")
+@click.argument("instance_id", metavar="ID")
+@store_options
+def instances_delete_command(instance_id: str, store_url: str, machines_dir: str) -> None:
+    """Delete a stored instance with its timers (its audit rows and outbox events stay).
+
+    \b
+    Example:
+      statechart instances delete order-1
+    """
+    with _opened(store_url, machines_dir, register=False) as store:
+        store.delete(instance_id)
+    click.echo(f"deleted {instance_id}")
+
+
+# -- worker -----------------------------------------------------------------------------------------------
+@click.command("worker")
+@click.option("--poll", type=DURATION, default="1s", show_default=True, metavar="DURATION",
+              help="How long to wait when no timer is due.")
+@click.option("--batch", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Timers fired per round before looking again.")
+@click.option("--once", is_flag=True, help="Fire the timers that are due now, then exit.")
+@store_options
+def worker_command(poll: float, batch: int, once: bool, store_url: str, machines_dir: str) -> None:
+    """Fire due timers (delayed sends and `after` transitions), a line per timer, until Ctrl-C.
+
+    Several workers may share a PostgreSQL store; no timer fires twice.
+
+    \b
+    Example:
+      statechart worker --store postgresql://app@db/app --poll 500ms
+      statechart worker --once          # from cron
+    """
+    fired = 0
+    with _opened(store_url, machines_dir) as store:
+        try:
+            while True:
+                receipts = store.fire_due(batch)
+                for receipt in receipts:
+                    fired += 1
+                    outcome = click.style(receipt.outcome, fg="green" if receipt.handled else "yellow")
+                    click.echo(f"fired {receipt.event} on {receipt.instance_id}: {outcome}, revision "
+                               f"{receipt.revision}, now in {', '.join(receipt.configuration_after)}")
+                if receipts:
+                    continue
+                if once:
+                    break
+                store.purge_idempotency_keys()
+                _sleep(poll)
+        except KeyboardInterrupt:
+            click.echo("stopped", err=True)
+    click.echo(f"{fired} timer(s) fired", err=True)
+
+
+# -- outbox -----------------------------------------------------------------------------------------------
+@click.group("outbox")
+def outbox_group() -> None:
+    """Emitted events waiting to be published (the transactional outbox).
+
+    \b
+    Example:
+      statechart outbox list --json
+      statechart outbox publish 17 18
+      statechart outbox lag
+    """
+
+
+@outbox_group.command("list")
+@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--after", "after_id", type=int, metavar="ID", help="Start after this outbox id.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@store_options
+def outbox_list_command(limit: int, after_id: int | None, as_json: bool, store_url: str, machines_dir: str) -> None:
+    """List unpublished events in commit order.
+
+    \b
+    Example:
+      statechart outbox list --limit 10 --json
+    """
+    with _opened(store_url, machines_dir, register=False) as store:
+        events = store.outbox.pending(limit, after_id)
+        now = store.clock.now()
+    if as_json:
+        _dump([e.to_dict() for e in events])
+        return
+    _table(("ID", "INSTANCE", "MACHINE", "EVENT", "DATA", "WAITING"),
+           [(e.id, e.instance_id, e.machine, e.event, json.dumps(e.data, ensure_ascii=False),
+             _human(now - e.created_at)) for e in events], right=(0,), indent="")
+
+
+@outbox_group.command("publish")
+@click.argument("ids", metavar="ID...", nargs=-1, required=True, type=int)
+@store_options
+def outbox_publish_command(ids: tuple[int, ...], store_url: str, machines_dir: str) -> None:
+    """Mark outbox events published (after delivering them yourself); marking twice is harmless.
+
+    \b
+    Example:
+      statechart outbox publish 17 18 19
+    """
+    with _opened(store_url, machines_dir, register=False) as store:
+        known = {e.id for e in store.outbox.events(ids)}
+        missing = sorted(set(ids) - known)
+        if missing:
+            raise StoreError(f"no outbox event with id {', '.join(map(str, missing))}; nothing was marked")
+        marked = store.outbox.mark_published(ids)
+    already = len(set(ids)) - marked
+    click.echo(f"marked {marked} event(s) published" + (f"; {already} already were" if already else ""))
+
+
+@outbox_group.command("lag")
+@click.option("--json", "as_json", is_flag=True, help='Print {"lag_seconds": ..., "unpublished": ...}.')
+@store_options
+def outbox_lag_command(as_json: bool, store_url: str, machines_dir: str) -> None:
+    """How long the oldest unpublished event has waited, and how many wait.
+
+    \b
+    Example:
+      statechart outbox lag --json
+    """
+    with _opened(store_url, machines_dir, register=False) as store:
+        lag = store.outbox.lag()
+        waiting = store.outbox.count(False)
+    if as_json:
+        _dump({"lag_seconds": lag, "unpublished": waiting})
+    else:
+        click.echo(f"lag {_human(lag)} ({lag:.3f}s), {waiting} unpublished")
+
+
+# -- metrics ----------------------------------------------------------------------------------------------
+@click.command("metrics")
+@click.option("--machine", metavar="M", help="Only this machine's instances and events.")
+@click.option("--window", type=DURATION, metavar="DURATION", help="Count events of this last period (default: all).")
+@click.option("--stuck-after", type=DURATION, default="1h", show_default=True, metavar="DURATION",
+              help="An unfinished instance in a non-final state this long is stuck.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@store_options
+def metrics_command(machine: str | None, window: float | None, stuck_after: float, as_json: bool, store_url: str,
+                    machines_dir: str) -> None:
+    """Lifecycle metrics: instances, events by outcome, transitions, time in state, stuck instances, outbox.
+
+    \b
+    Example:
+      statechart metrics --machine order --window 1h --stuck-after 2h
+      statechart metrics --json
+    """
+    if window is not None and window <= 0:
+        raise click.BadParameter("must be longer than 0s", param_hint="'--window'")
+    with _opened(store_url, machines_dir) as store:
+        metrics = store.metrics(machine=machine, window=window, stuck_after=stuck_after)
+    if as_json:
+        _dump(metrics.to_dict())
+        return
+    heading = _heading
+    heading("instances")
+    _table(("MACHINE", "VERSION", "INSTANCES", "ACTIVE", "DONE"),
+           [(p.machine, p.version, p.instances, p.active, p.done) for p in metrics.instances], right=(1, 2, 3, 4))
+    events = metrics.events
+    heading(f"events ({'last ' + _human(window) if window else 'all time'})")
+    rate = f", {metrics.events_per_second:.3g}/s" if metrics.events_per_second is not None else ""
+    click.echo(f"  {events.total} events{rate}: {events.applied} applied, {events.unhandled} unhandled, "
+               f"{events.rejected} rejected; illegal rate {events.illegal_rate:.1%}")
+    heading("transitions")
+    _table(("MACHINE", "FROM", "TO", "COUNT"),
+           [(t.machine, t.from_states, t.to_states, t.count) for t in metrics.transitions], right=(3,))
+    heading("time in state")
+    _table(("MACHINE", "STATE", "INSTANCES", "MEAN", "MAX"),
+           [(t.machine, t.state, t.count, _human(t.mean_seconds), _human(t.max_seconds))
+            for t in metrics.time_in_state], right=(2,))
+    heading(f"stuck (in a non-final state for {_human(stuck_after)} or more): {metrics.stuck_instances} instance(s)")
+    _table(("MACHINE", "STATE", "INSTANCES", "LONGEST", "OLDEST"),
+           [(s.machine, s.state, s.count, _human(s.max_seconds), ", ".join(s.oldest)) for s in metrics.stuck],
+           right=(2,))
+    heading("outbox")
+    click.echo(f"  {metrics.outbox_unpublished} unpublished, lag {_human(metrics.outbox_lag)}")
