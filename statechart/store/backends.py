@@ -15,11 +15,16 @@ from urllib.parse import parse_qs, urlsplit
 
 from ..errors import StoreError
 
-__all__ = ["Backend", "SQLiteBackend", "PostgresBackend", "open_backend", "IntegrityError"]
+__all__ = ["Backend", "SQLiteBackend", "PostgresBackend", "open_backend", "IntegrityError", "RetryableError"]
 
 
 class IntegrityError(Exception):
     """A unique constraint was violated (a duplicate instance id, say)."""
+
+
+class RetryableError(Exception):
+    """The database aborted the transaction because of a concurrent one (a deadlock, a
+    serialization failure): nothing was written, and running it again may well succeed."""
 
 
 class Backend:
@@ -27,6 +32,9 @@ class Backend:
     url = ""
     #: How to claim one due timer without two workers claiming the same one.
     lock_suffix = ""
+    #: How to read a row so that no other transaction can change it before we commit (SQLite needs
+    #: nothing: its write transactions are serialized from BEGIN IMMEDIATE on).
+    row_lock = ""
 
     @contextmanager
     def transaction(self) -> Iterator["Backend"]:  # pragma: no cover - interface
@@ -98,10 +106,13 @@ class SQLiteBackend(Backend):
 
 class PostgresBackend(Backend):
     """psycopg 3 with explicit transactions; concurrent writers are kept honest by the store's
-    optimistic revision check, and timer workers share work with ``FOR UPDATE SKIP LOCKED``."""
+    optimistic revision check (a retry reads with ``FOR UPDATE``), and timer workers share work
+    with ``FOR UPDATE SKIP LOCKED``. Deadlocks and serialization failures surface as
+    :class:`RetryableError`."""
 
     dialect = "postgresql"
     lock_suffix = " FOR UPDATE SKIP LOCKED"
+    row_lock = " FOR UPDATE"
 
     def __init__(self, url: str) -> None:
         try:
@@ -116,6 +127,9 @@ class PostgresBackend(Backend):
             raise StoreError(f"cannot connect to PostgreSQL at {_redacted(url)}: {str(error).strip()}") from None
         self._sql: dict[str, str] = {}
         self._transaction: Any = None
+        # SQLSTATE class 40: psycopg does not derive DeadlockDetected from TransactionRollback.
+        errors = psycopg.errors
+        self._retryable = (errors.TransactionRollback, errors.SerializationFailure, errors.DeadlockDetected)
 
     def _translate(self, sql: str) -> str:
         translated = self._sql.get(sql)
@@ -140,6 +154,8 @@ class PostgresBackend(Backend):
             return self.connection.execute(self._translate(sql), params, prepare=True)
         except self._psycopg.errors.UniqueViolation as error:
             raise IntegrityError(str(error)) from error
+        except self._retryable as error:  # deadlock, serialization failure
+            raise RetryableError(str(error)) from error
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
@@ -149,6 +165,8 @@ class PostgresBackend(Backend):
                 cursor.executemany(self._translate(sql), rows)
         except self._psycopg.errors.UniqueViolation as error:
             raise IntegrityError(str(error)) from error
+        except self._retryable as error:  # deadlock, serialization failure
+            raise RetryableError(str(error)) from error
 
     def close(self) -> None:
         self.connection.close()

@@ -36,12 +36,14 @@ from ..interpreter import PendingSend
 from ..machine import Machine, load
 from ..model import ROOT
 from ..snapshot import Snapshot
-from .backends import Backend, IntegrityError, open_backend
+from .backends import Backend, IntegrityError, RetryableError, open_backend
 from .schema import SCHEMA_VERSION, UPGRADES, table_statements
 
 __all__ = ["Store", "StoredInstance", "Receipt", "DEFAULT_RETRIES"]
 
 DEFAULT_RETRIES = 10
+#: Key of the PostgreSQL advisory lock that serializes schema creation and upgrades.
+_SCHEMA_LOCK = 0x5743_4854  # "SCHT"
 _COLUMNS = ("id, machine, version, definition_hash, configuration, history, data, pending, send_counter, bound, "
             "done, session_id, revision, created_at, updated_at, state_entered")
 
@@ -116,6 +118,8 @@ class Store:
 
     def __init__(self, backend: Backend, *, clock: Clock | None = None, retries: int = DEFAULT_RETRIES,
                  idempotency_retention: float = 7 * 86400, strict: bool = False) -> None:
+        if retries < 1:
+            raise ValueError(f"retries must be at least 1 (one attempt), not {retries}")
         self.backend = backend
         self.clock = clock or SystemClock()
         self.retries = retries
@@ -127,7 +131,12 @@ class Store:
     @classmethod
     def open(cls, url: str, **options: Any) -> "Store":
         """Open (and create or upgrade the schema of) the store at ``url``."""
-        return cls(open_backend(url), **options)
+        backend = open_backend(url)
+        try:
+            return cls(backend, **options)
+        except BaseException:
+            backend.close()
+            raise
 
     @property
     def url(self) -> str:
@@ -159,6 +168,8 @@ class Store:
     def _ensure_schema(self) -> None:
         backend = self.backend
         with backend.transaction():
+            if backend.dialect == "postgresql":  # two processes opening a fresh store: one creates it
+                backend.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
             backend.execute("CREATE TABLE IF NOT EXISTS statechart_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
             row = backend.execute("SELECT value FROM statechart_meta WHERE key = 'schema_version'").fetchone()
             if row is None:
@@ -167,12 +178,19 @@ class Store:
                 backend.execute("INSERT INTO statechart_meta (key, value) VALUES ('schema_version', ?)",
                                 (str(SCHEMA_VERSION),))
                 return
-            found = int(row[0])
+            try:
+                found = int(row[0])
+            except ValueError:
+                raise StoreSchemaError(f"the store at {self.url} records schema version {row[0]!r}, which is not "
+                                       "a statechart schema version") from None
             if found > SCHEMA_VERSION:
                 raise StoreSchemaError(
                     f"the store at {self.url} has schema version {found}, written by a newer release of "
                     f"statechart (this one knows up to {SCHEMA_VERSION}); upgrade statechart to use it")
             while found < SCHEMA_VERSION:
+                if found not in UPGRADES:
+                    raise StoreSchemaError(f"the store at {self.url} has schema version {found}, which this "
+                                           f"release cannot upgrade to {SCHEMA_VERSION}")
                 for statement in UPGRADES[found][backend.dialect]:
                     backend.execute(statement)
                 found += 1
@@ -289,7 +307,8 @@ class Store:
     def instance(self, instance_id: str) -> Instance:
         """A live Instance restored from the stored snapshot (changes to it are not stored)."""
         stored = self.load(instance_id)
-        return self.machine(stored.machine, stored.version).restore(stored.snapshot, clock=self.clock)
+        return self.machine(stored.machine, stored.version).restore(stored.snapshot, clock=self.clock,
+                                                                    strict=self.strict)
 
     def list(self, machine: str | None = None, *, version: int | None = None, state: str | None = None,
              stuck_for: float | None = None, limit: int = 100, after: str | None = None) -> list[StoredInstance]:
@@ -299,24 +318,22 @@ class Store:
         if after is not None:
             where.append("i.id > ?")
             params.append(after)
-        sql = (f"SELECT {', '.join('i.' + c.strip() for c in _COLUMNS.split(','))} FROM statechart_instances i"
-               f"{self._join(state, stuck_for)} {'WHERE ' + ' AND '.join(where) if where else ''} "
-               f"ORDER BY i.id LIMIT ?")
+        sql = (f"SELECT {', '.join('i.' + c.strip() for c in _COLUMNS.split(','))} FROM statechart_instances i "
+               f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY i.id LIMIT ?")
         params.append(limit)
         return [self._stored(row) for row in self.backend.execute(sql, params).fetchall()]
 
     def count(self, machine: str | None = None, *, version: int | None = None, state: str | None = None,
               stuck_for: float | None = None) -> int:
         where, params = self._filters(machine, version, state, stuck_for)
-        sql = (f"SELECT COUNT(*) FROM statechart_instances i{self._join(state, stuck_for)} "
-               f"{'WHERE ' + ' AND '.join(where) if where else ''}")
+        sql = f"SELECT COUNT(*) FROM statechart_instances i {'WHERE ' + ' AND '.join(where) if where else ''}"
         return int(self.backend.execute(sql, params).fetchone()[0])
 
     @staticmethod
     def _join(state: str | None, stuck_for: float | None) -> str:
-        if state is None and stuck_for is None:
-            return ""
-        return " JOIN statechart_instance_states s ON s.instance_id = i.id"
+        """Kept for callers of the old query shape: the state filters are an EXISTS now (a join
+        listed an instance once per matching state: twice when two parallel leaves were stuck)."""
+        return ""
 
     def _filters(self, machine: str | None, version: int | None, state: str | None,
                  stuck_for: float | None) -> tuple[list[str], list[Any]]:
@@ -328,17 +345,21 @@ class Store:
         if version is not None:
             where.append("i.version = ?")
             params.append(version)
-        if state is not None:
-            where.append("s.state = ?")
-            params.append(state)
+        if state is not None or stuck_for is not None:
+            conditions = ["s.instance_id = i.id"]
+            if state is not None:
+                conditions.append("s.state = ?")
+                params.append(state)
+            else:  # stuck: some active leaf has not changed for that long
+                conditions.append("s.atomic = ?")
+                params.append(True)
+            if stuck_for is not None:
+                conditions.append("s.entered_at <= ?")
+                params.append(self.clock.now() - stuck_for)
+            where.append(f"EXISTS (SELECT 1 FROM statechart_instance_states s WHERE {' AND '.join(conditions)})")
         if stuck_for is not None:
-            where.append("s.entered_at <= ?")
-            params.append(self.clock.now() - stuck_for)
             where.append("i.done = ?")
             params.append(False)
-            if state is None:
-                where.append("s.atomic = ?")
-                params.append(True)
         return where, params
 
     def audit(self, instance_id: str) -> list[dict[str, Any]]:
@@ -375,24 +396,27 @@ class Store:
         request_hash = _request_hash(event, data) if idempotency_key is not None else ""
         for attempt in range(1, self.retries + 1):
             try:
+                # The first attempt reads optimistically; having lost a race once, a retry locks the
+                # row as it reads it (PostgreSQL), so busy instances make progress instead of failing.
                 return self._attempt(instance_id, lambda instance: instance.send(event, data), event, data,
-                                     idempotency_key, request_hash, actor)
-            except _Conflict:
-                time.sleep(random.uniform(0, 0.002 * attempt))
+                                     idempotency_key, request_hash, actor, lock=attempt > 1)
+            except (_Conflict, RetryableError):
+                if attempt < self.retries:
+                    time.sleep(random.uniform(0, 0.002 * attempt))
         raise ConcurrencyError(instance_id, self.retries)
 
     def _attempt(self, instance_id: str, step: Any, event: str, data: Any, idempotency_key: str | None,
-                 request_hash: str, actor: str | None, *, claimed_timer: tuple[str, int] | None = None
-                 ) -> Receipt:
+                 request_hash: str, actor: str | None, *, claimed_timer: tuple[str, int] | None = None,
+                 lock: bool = False) -> Receipt:
         backend = self.backend
-        rejected: StatechartError | None = None
+        rejected: StatechartError
         with backend.transaction():
             if idempotency_key is not None:
                 replay = self._replay(instance_id, idempotency_key, request_hash)
                 if replay is not None:
                     return replay
-            row = backend.execute(f"SELECT {_COLUMNS} FROM statechart_instances WHERE id = ?",
-                                  (instance_id,)).fetchone()
+            row = backend.execute(f"SELECT {_COLUMNS} FROM statechart_instances WHERE id = ?"
+                                  f"{backend.row_lock if lock else ''}", (instance_id,)).fetchone()
             if row is None:
                 raise InstanceNotFoundError(instance_id)
             stored = self._stored(row)
@@ -404,22 +428,23 @@ class Store:
             except (UnknownEventError, UnhandledEventError, InstanceDoneError) as error:
                 self._reject(stored, event, data, actor, str(error), now)  # committed: the audit keeps it
                 rejected = error
-                result = None
-            if rejected is not None:
-                pass
-            elif result is None:  # a timer whose send is gone: just drop the timer row
-                if claimed_timer is not None:
-                    backend.execute("DELETE FROM statechart_timers WHERE instance_id = ? AND send_id = ? AND seq = ?",
-                                    (instance_id, *claimed_timer))
-                return Receipt(instance_id, event, "unhandled", stored.revision, tuple(sorted(stored.configuration)),
-                               tuple(sorted(stored.configuration)), (), (), stored.done)
-            receipt = self._write(stored, machine, instance, result, actor, now, data)
-            if idempotency_key is not None:
-                backend.execute("INSERT INTO statechart_idempotency (instance_id, key, request_hash, response, "
-                                "created_at) VALUES (?, ?, ?, ?, ?)",
-                                (instance_id, idempotency_key, request_hash, _dumps(receipt.to_dict()), now))
-            return receipt
-        assert rejected is not None
+            else:
+                if result is None:  # a timer whose send is gone: just drop the timer row
+                    if claimed_timer is not None:
+                        backend.execute("DELETE FROM statechart_timers WHERE instance_id = ? AND send_id = ? "
+                                        "AND seq = ?", (instance_id, *claimed_timer))
+                    return Receipt(instance_id, event, "unhandled", stored.revision,
+                                   tuple(sorted(stored.configuration)), tuple(sorted(stored.configuration)), (), (),
+                                   stored.done)
+                receipt = self._write(stored, machine, instance, result, actor, now, data)
+                if idempotency_key is not None:
+                    try:
+                        backend.execute("INSERT INTO statechart_idempotency (instance_id, key, request_hash, "
+                                        "response, created_at) VALUES (?, ?, ?, ?, ?)",
+                                        (instance_id, idempotency_key, request_hash, _dumps(receipt.to_dict()), now))
+                    except IntegrityError:  # the same key committed since we looked: roll back, replay it
+                        raise _Conflict() from None
+                return receipt
         raise rejected
 
     def _replay(self, instance_id: str, key: str, request_hash: str) -> Receipt | None:
@@ -520,7 +545,10 @@ class Store:
             after = sorted(macrostep.configuration_after)
             leaves_before = ",".join(s for s in before if states[s].is_atomic)
             leaves_after = ",".join(s for s in after if states[s].is_atomic)
-            payload = data if index == 0 else (macrostep.event.data if macrostep.event is not None else None)
+            if macrostep.event is not None:  # the event as delivered: a fired timer's data included
+                payload = macrostep.event.data
+            else:
+                payload = data if index == 0 else None
             handled = macrostep.handled or label is not None
             rows.append((instance_id, machine.name, machine.version, revision, event, _dumps(payload),
                          _dumps([t.id for t in macrostep.transitions]), _dumps(before), _dumps(after),
@@ -532,12 +560,13 @@ class Store:
         """Timers due now: (instance id, send id, seq, event, due time), earliest first."""
         return [tuple(r) for r in self.backend.execute(  # type: ignore[misc]
             "SELECT instance_id, send_id, seq, event, due_at FROM statechart_timers WHERE due_at <= ? "
-            "ORDER BY due_at, instance_id LIMIT ?", (self.clock.now(), limit)).fetchall()]
+            "ORDER BY due_at, instance_id, seq LIMIT ?", (self.clock.now(), limit)).fetchall()]
 
     def fire_due(self, limit: int = 100, *, actor: str = "timer") -> list[Receipt]:
         """Fire up to ``limit`` due timers, each in its own transaction through the same atomic step as
-        ``send``. Several workers may call this concurrently on PostgreSQL: a timer is claimed with
-        ``FOR UPDATE SKIP LOCKED``, so none fires twice."""
+        ``send``. Several workers may call this concurrently on PostgreSQL: a timer is claimed together
+        with its instance's row with ``FOR UPDATE SKIP LOCKED``, so none fires twice, and a worker never
+        waits for a sender (or another worker) that holds the instance."""
         receipts = []
         for _ in range(limit):
             receipt = self._fire_one(actor)
@@ -552,8 +581,9 @@ class Store:
             try:
                 with backend.transaction():
                     row = backend.execute(
-                        "SELECT instance_id, send_id, seq, event FROM statechart_timers WHERE due_at <= ? "
-                        f"ORDER BY due_at, instance_id, seq LIMIT 1{backend.lock_suffix}",
+                        "SELECT t.instance_id, t.send_id, t.seq, t.event FROM statechart_timers t "
+                        "JOIN statechart_instances i ON i.id = t.instance_id WHERE t.due_at <= ? "
+                        f"ORDER BY t.due_at, t.instance_id, t.seq LIMIT 1{backend.lock_suffix}",
                         (self.clock.now(),)).fetchone()
                     if row is None:
                         return None
@@ -564,7 +594,7 @@ class Store:
                     except InstanceNotFoundError:
                         backend.execute("DELETE FROM statechart_timers WHERE instance_id = ?", (instance_id,))
                         return None
-            except _Conflict:
+            except (_Conflict, RetryableError):
                 time.sleep(random.uniform(0, 0.002 * attempt))
         return None
 
