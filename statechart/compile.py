@@ -870,7 +870,7 @@ def definition_hash(name: str, version: int, states: Mapping[str, State], data: 
                     [transition(t) for t in s.transitions], s.done_data_spec, s.data_spec, s.invariant]
                    for s in states.values()],
     }
-    text = json.dumps(canonical, separators=(",", ":"), default=str)
+    text = json.dumps(canonical, separators=(",", ":"), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 

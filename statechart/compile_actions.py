@@ -27,6 +27,13 @@ SEND_KEYS = ("event", "event_expr", "target", "target_expr", "type", "type_expr"
 IF_KEYS = ("if", "then", "elif", "else")
 
 
+def _event_spec(body: Any) -> Any:
+    """``raise: E`` and ``raise: {event: E}`` mean the same: keep one form, so the hash agrees."""
+    if isinstance(body, dict) and set(body) == {"event"}:
+        return body["event"]
+    return _plain(body)
+
+
 def closest(word: str, choices: Iterable[str]) -> str | None:
     """A did-you-mean hint for a misspelt key, verb or name."""
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
@@ -110,13 +117,15 @@ class ActionCompiler:
         event, payload = self.event_and_payload(body, mark, "raise")
         if event is None:
             return None
-        return Action("raise", f"raise {event}", act.make_raise(event, payload), {"raise": _plain(body)}, location)
+        return Action("raise", f"raise {event}", act.make_raise(event, payload), {"raise": _event_spec(body)},
+                      location)
 
     def emit_action(self, body: Any, mark: Mark, location: Location, what: str) -> Action | None:
         event, payload = self.event_and_payload(body, mark, "emit")
         if event is None:
             return None
-        return Action("emit", f"emit {event}", act.make_emit(event, payload), {"emit": _plain(body)}, location)
+        return Action("emit", f"emit {event}", act.make_emit(event, payload), {"emit": _event_spec(body)},
+                      location)
 
     def event_and_payload(self, body: Any, mark: Mark, verb: str) -> tuple[str | None, act.Payload]:
         if isinstance(body, str):

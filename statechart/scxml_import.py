@@ -11,22 +11,25 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import re
 import xml.parsers.expat
 from pathlib import Path
 from typing import Any
 
 import attrs
+import yaml
 
 from .errors import LoadError, Problem
 from .yaml_loader import LocatedList, LocatedMap, Mark
 
-__all__ = ["SCXML_NS", "STATECHART_NS", "parse_scxml", "scxml_to_document"]
+__all__ = ["SCXML_NS", "STATECHART_NS", "parse_scxml", "scxml_to_document", "scxml_to_yaml", "document_to_yaml"]
 
 SCXML_NS = "http://www.w3.org/2005/07/scxml"
 #: Our extensions inside SCXML (named Python actions, emit, guards, `after` timers), for round trips.
 STATECHART_NS = "https://statechart.dev/scxml"
 _NAME = re.compile(r"[^a-z0-9_]+")
+PLAIN_NUMBER = re.compile(r"^\s*(\d+(\.\d+)?|\.\d+)\s*$")
 
 
 @attrs.define
@@ -143,20 +146,31 @@ class _Importer:
         items.append(("version", int(version_text) if version_text and version_text.isdigit()
                       else int(match.group(1)) if match else 1))
         description = root.attributes.get(f"{STATECHART_NS}}}description")
-        if description:
+        if description is not None:
             items.append(("description", description))
         python = root.attributes.get(f"{STATECHART_NS}}}python")
         if python:
-            items.append(("python", self.sequence(root, python.split())))
+            modules = python.split()
+            items.append(("python", modules[0] if len(modules) == 1 else self.sequence(root, modules)))
         if binding == "late":
             items.append(("binding", "late"))
+        top_ids = {c.attributes.get("id") for c in root.children
+                   if c.namespace == SCXML_NS and c.tag in ("state", "parallel", "final")}
         if "initial" in root.attributes:
-            items.append(("initial", self.initial_targets(root, root.attributes["initial"])))
+            targets = root.attributes["initial"].split()
+            items.append(("initial", targets[0] if len(targets) == 1 and targets[0] in top_ids
+                          else self.initial_targets(root, root.attributes["initial"])))
         data: list[tuple[str, Any]] = []
         states: list[tuple[str, Any]] = []
         scripts: list[Any] = []
         for child in root.children:
-            if child.namespace != SCXML_NS:
+            if child.namespace == STATECHART_NS and child.tag == "invariant":
+                items.append(("invariant", child.attributes.get("expr", "")))
+            elif child.namespace == STATECHART_NS and child.tag == "initial":
+                if "initial" in root.attributes:
+                    self.problem(child, "<sc:initial> and the initial attribute of <scxml> cannot both be given")
+                items.append(("initial", self.initial_element(child)))
+            elif child.namespace != SCXML_NS:
                 self.refuse(child, "<scxml>")
             elif child.tag == "datamodel":
                 data.extend(self.datamodel(child))
@@ -206,9 +220,9 @@ class _Importer:
             except OSError as error:
                 self.problem(data, f"cannot read data src {source!r}: {error.strerror}")
                 return None
-            return _literal_expression(data, content.strip())
+            return _data_literal(data, content.strip())
         if data.text.strip() or data.children:
-            return _literal_expression(data, data.text.strip())
+            return _data_literal(data, data.text.strip())
         return None
 
     # -- states ------------------------------------------------------------------------------------
@@ -225,6 +239,10 @@ class _Importer:
         entry, exit_, transitions, children, data = [], [], [], [], []
         initial = None
         done_data = None
+        has_datamodel = False
+        description = element.attributes.get(f"{STATECHART_NS}}}description")
+        if description is not None:
+            items.append(("description", description))
         for child in element.children:
             if child.namespace != SCXML_NS:
                 if child.namespace == STATECHART_NS and child.tag == "invariant":
@@ -242,6 +260,7 @@ class _Importer:
             elif child.tag == "initial" and element.tag == "state":
                 initial = self.initial_element(child)
             elif child.tag == "datamodel":
+                has_datamodel = True
                 data.extend(self.datamodel(child))
             elif child.tag == "donedata" and element.tag == "final":
                 done_data = self.donedata(child)
@@ -256,7 +275,7 @@ class _Importer:
                 initial = self.initial_targets(element, element.attributes["initial"])
         if initial is not None:
             items.append(("initial", initial))
-        if data:
+        if data or has_datamodel:
             items.append(("data", self.mapping(element, data)))
         if entry:
             items.append(("entry", self.blocks(element, entry)))
@@ -273,6 +292,9 @@ class _Importer:
         state_id = element.attributes.get("id") or f"_history_{element.line}"
         items: list[tuple[str, Any]] = [("type", "history"),
                                         ("history", element.attributes.get("type", "shallow"))]
+        description = element.attributes.get(f"{STATECHART_NS}}}description")
+        if description is not None:
+            items.append(("description", description))
         for child in element.children:
             if child.namespace == SCXML_NS and child.tag == "transition":
                 targets = child.attributes.get("target", "").split()
@@ -306,9 +328,11 @@ class _Importer:
             return self.content_expression(contents[0])
         return self.mapping(element, [(p.attributes.get("name", ""), self.param_expression(p)) for p in params])
 
-    def param_expression(self, param: _Element) -> str:
+    def param_expression(self, param: _Element) -> Any:
+        """A param's expression; a non-string literal (``7``, ``True``, ``None``, ``[1, 2]``) is its value,
+        as YAML writes it, while a string literal stays an expression (``"'abc'"``)."""
         if "expr" in param.attributes:
-            return param.attributes["expr"]
+            return _literal_value(param.attributes["expr"], param.attributes["expr"])
         if "location" in param.attributes:
             return param.attributes["location"]
         self.problem(param, "<param> needs expr or location")
@@ -337,41 +361,65 @@ class _Importer:
             items.append(("guard", guard))
         if element.attributes.get("type") == "internal":
             items.append(("type", "internal"))
+        description = element.attributes.get(f"{STATECHART_NS}}}description")
+        if description is not None:
+            items.append(("description", description))
         actions = self.block(element)
         if actions:
             items.append(("actions", actions))
         return self.mapping(element, items)
 
     def transitions(self, state: _Element, transitions: list[tuple[_Element, LocatedMap]]) -> list[tuple[str, Any]]:
-        """Group transitions under `on` and `always` when that keeps their priority order; otherwise
-        keep SCXML's single ordered list under `transitions`."""
-        evented = [(e.attributes["event"], t) for e, t in transitions if e.attributes.get("event", "").strip()]
-        eventless = [t for e, t in transitions if not e.attributes.get("event", "").strip()]
+        """Group transitions under `on` and `always` when that keeps their document order (their
+        priority), otherwise keep SCXML's single ordered list under `transitions`; `sc:after` and
+        `sc:on_done` transitions become `after` and `on_done`, which come last, as in YAML."""
+        regular: list[tuple[str | None, LocatedMap]] = []
+        after: dict[str, list[LocatedMap]] = {}
+        on_done: list[LocatedMap] = []
+        after_key = f"{STATECHART_NS}}}after"
+        on_done_key = f"{STATECHART_NS}}}on_done"
+        for element, transition in transitions:
+            if after_key in element.attributes:
+                if on_done:
+                    self.problem(element, "a <transition sc:after> must come before the sc:on_done transitions",
+                                 "the YAML runs `after` transitions before `on_done` ones")
+                after.setdefault(element.attributes[after_key], []).append(transition)
+                continue
+            if element.attributes.get(on_done_key, "false") == "true":
+                on_done.append(transition)
+                continue
+            if after or on_done:
+                self.problem(element, "this transition must come before the sc:after and sc:on_done transitions",
+                             "the YAML tries `after` and `on_done` transitions after the others; keep that order")
+            event = element.attributes.get("event")
+            regular.append((event if event is not None and event.strip() else None, transition))
         items: list[tuple[str, Any]] = []
+        evented = [(event, t) for event, t in regular if event is not None]
+        eventless = [t for event, t in regular if event is None]
         groups: dict[str, list[LocatedMap]] = {}
-        order: list[str] = []
         contiguous = True
         for event, transition in evented:
-            key = " ".join(event.split())
-            if key in groups and order[-1] != key:
+            if event in groups and list(groups)[-1] != event:
                 contiguous = False
-            if key not in groups:
-                groups[key] = []
-                order.append(key)
-            groups[key].append(transition)
-        if evented and contiguous:
-            on = LocatedMap(state.mark)
-            for key in order:
-                group = groups[key]
-                on[key] = group[0] if len(group) == 1 else self.sequence(state, group)
-                on.key_marks[key] = group[0].mark
-                on.value_marks[key] = group[0].mark
-            items.append(("on", on))
-        elif evented:
+            groups.setdefault(event, []).append(transition)
+        eventless_last = all(event is None for event, _ in regular[len(evented):])
+        if contiguous and eventless_last:
+            if groups:
+                on = LocatedMap(state.mark)
+                for event, group in groups.items():
+                    on[event] = self.short_list(state, group)
+                    on.key_marks[event] = on.value_marks[event] = group[0].mark
+                items.append(("on", on))
+            if eventless:
+                items.append(("always", self.short_list(state, eventless)))
+        else:
             ordered = []
-            for event, transition in evented:
+            for event, transition in regular:
+                if event is None:
+                    ordered.append(transition)
+                    continue
                 with_event = LocatedMap(transition.mark)
-                with_event["event"] = " ".join(event.split())
+                with_event["event"] = event
                 with_event.key_marks["event"] = with_event.value_marks["event"] = transition.mark
                 for key, value in transition.items():
                     with_event[key] = value
@@ -379,13 +427,32 @@ class _Importer:
                     with_event.value_marks[key] = transition.value_marks[key]
                 ordered.append(with_event)
             items.append(("transitions", self.sequence(state, ordered)))
-        if eventless:
-            items.append(("always", eventless[0] if len(eventless) == 1 else self.sequence(state, eventless)))
+        if after:
+            timers = LocatedMap(state.mark)
+            for duration, group in after.items():
+                timers[duration] = self.short_list(state, group)
+                timers.key_marks[duration] = timers.value_marks[duration] = group[0].mark
+            items.append(("after", timers))
+        if on_done:
+            items.append(("on_done", self.short_list(state, on_done)))
         return items
+
+    def short_list(self, state: _Element, transitions: list[LocatedMap]) -> Any:
+        """One transition or a list of them, a transition with nothing but a target as its target."""
+        shortened = [t["target"] if set(t) == {"target"} and isinstance(t["target"], str) else t
+                     for t in transitions]
+        if len(shortened) == 1:
+            return shortened[0]
+        result = LocatedList(state.mark)
+        for item, transition in zip(shortened, transitions):
+            result.append(item)
+            result.item_marks.append(transition.mark)
+        return result
 
     # -- executable content ------------------------------------------------------------------------------
     def blocks(self, element: _Element, blocks: list[LocatedList]) -> Any:
-        if len(blocks) == 1:
+        """One <onentry>/<onexit> is an action list; several (or one empty) a list of blocks."""
+        if len(blocks) == 1 and blocks[0]:
             return blocks[0]
         return self.sequence(element, blocks)
 
@@ -402,11 +469,13 @@ class _Importer:
         if element.namespace == STATECHART_NS:
             if element.tag == "call":
                 return element.attributes.get("name", "")
-            if element.tag == "emit":
+            if element.tag in ("emit", "raise"):
                 payload = self.payload(element)
                 event = element.attributes.get("event", "")
-                return self.mapping(element, [("emit", self.mapping(element, [("event", event), ("data", payload)])
-                                               if payload is not None else event)])
+                if payload is None:
+                    return self.mapping(element, [(element.tag, event)])
+                return self.mapping(element, [(element.tag, self.mapping(element, [("event", event),
+                                                                                   ("data", payload)]))])
             self.refuse(element, "executable content")
             return None
         if element.namespace != SCXML_NS:
@@ -416,7 +485,9 @@ class _Importer:
         if tag == "raise":
             return self.mapping(element, [("raise", attributes.get("event", ""))])
         if tag == "log":
-            items = [(k, attributes[k]) for k in ("label", "expr") if k in attributes]
+            items = [(k, v) for k, v in attributes.items() if k in ("label", "expr")]
+            if [k for k, _ in items] == ["expr"]:
+                return self.mapping(element, [("log", attributes["expr"])])
             return self.mapping(element, [("log", self.mapping(element, items))])
         if tag == "assign":
             location = attributes.get("location", "")
@@ -435,8 +506,10 @@ class _Importer:
         if tag == "if":
             return self.if_(element)
         if tag == "foreach":
-            items = [(k, attributes[k]) for k in ("array", "item", "index") if k in attributes]
-            items.append(("do", self.block(element)))
+            items = [(k, v) for k, v in attributes.items() if k in ("array", "item", "index")]
+            actions = self.block(element)
+            if actions:
+                items.append(("do", actions))
             return self.mapping(element, [("foreach", self.mapping(element, items))])
         self.refuse(element, "executable content")
         return None
@@ -457,12 +530,18 @@ class _Importer:
         renames = {"event": "event", "eventexpr": "event_expr", "target": "target", "targetexpr": "target_expr",
                    "type": "type", "typeexpr": "type_expr", "id": "id", "idlocation": "id_location",
                    "delay": "delay", "delayexpr": "delay_expr"}
-        items: list[tuple[str, Any]] = [(ours, attributes[theirs]) for theirs, ours in renames.items()
-                                        if theirs in attributes]
-        if "namelist" in attributes:
-            items.append(("namelist", self.sequence(element, attributes["namelist"].split())))
+        items: list[tuple[str, Any]] = []
+        for name, value in attributes.items():  # in document order, as the YAML keys were written
+            if name == "namelist":
+                items.append(("namelist", self.sequence(element, value.split())))
+            elif name == "delay" and PLAIN_NUMBER.match(value):
+                items.append(("delay", ast.literal_eval(value.strip())))  # YAML `delay: 30` (seconds)
+            elif name in renames:
+                items.append((renames[name], value))
         payload = self.payload(element)
-        if isinstance(payload, str):
+        contents = element.child_elements("content")
+        as_data = bool(contents) and contents[0].attributes.get(f"{STATECHART_NS}}}data") == "true"
+        if isinstance(payload, str) and not as_data:
             items.append(("content", payload))
         elif payload is not None:
             items.append(("data", payload))
@@ -515,11 +594,19 @@ def _keyed(element: _Element, pairs: list[tuple[str, Any]]) -> LocatedMap:
 
 
 def _dedent(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
+    """Script text as written inside <script>: without the line break after the start tag and the
+    indentation before the end tag, and without the indentation its lines share. Blank lines and a
+    final line break inside are kept, so exported scripts come back exactly."""
+    lines = text.split("\n")
+    if len(lines) > 1 and not lines[0].strip():
+        lines = lines[1:]
+    if len(lines) > 1 and not lines[-1].strip():
+        lines = lines[:-1]
+    if len(lines) == 1 and not lines[0].strip():
         return ""
-    indent = min(len(line) - len(line.lstrip()) for line in lines)
-    return "\n".join(line[indent:] for line in lines)
+    indent = min((len(line) - len(line.lstrip(" \t")) for line in lines if line.strip()), default=0)
+    return "\n".join(line[indent:] if line.strip() else line[min(indent, len(line) - len(line.lstrip(" \t"))):]
+                     for line in lines)
 
 
 def _literal_source(text: str) -> str:
@@ -535,9 +622,57 @@ def _literal_source(text: str) -> str:
         return repr(" ".join(text.split()))
 
 
-def _literal_expression(element: _Element, text: str) -> LocatedMap:
+def _json_compatible(value: Any) -> bool:
+    """What a YAML machine file can hold as a literal (mapping keys are strings there)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, (str, int, bool)) or value is None:
+        return True
+    if isinstance(value, list):
+        return all(_json_compatible(item) for item in value)
+    if isinstance(value, dict):
+        return all(isinstance(key, str) and _json_compatible(item) for key, item in value.items())
+    return False
+
+
+def _parse_literal(text: str) -> tuple[str, Any]:
+    """("value", v) when ``text`` is a JSON or Python literal a YAML file could hold; ("python", None)
+    for a Python literal it cannot (a tuple, a set, bytes); ("text", None) otherwise."""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            value = parse(text.strip())
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+            continue
+        if isinstance(value, (tuple, set, frozenset)) or not _json_compatible(value):
+            return "python", None
+        return "value", value
+    return "text", None
+
+
+def _literal_value(text: str, otherwise: Any) -> Any:
+    """A non-string literal's value (``7``, ``True``, ``None``, ``[1, 'a']``), else ``otherwise``."""
+    kind, value = _parse_literal(text)
+    if kind == "value" and not isinstance(value, str):
+        return value
+    return otherwise
+
+
+def _data_literal(element: _Element, text: str) -> Any:
+    """Inline <data> content: a JSON or Python literal is the value itself (as YAML writes data);
+    other text is that text, as a string."""
+    kind, value = _parse_literal(text)
+    if kind == "python" or (kind == "text" and element.children):
+        return _expression_map(element, _literal_source(text))
+    if kind == "text":
+        value = " ".join(text.split())
+    if isinstance(value, dict) and set(value) == {"expr"}:  # YAML would read it as an expression
+        return _expression_map(element, repr(value))
+    return value
+
+
+def _expression_map(element: _Element, expression: str) -> LocatedMap:
     result = LocatedMap(element.mark)
-    result["expr"] = _literal_source(text)
+    result["expr"] = expression
     result.key_marks["expr"] = result.value_marks["expr"] = element.mark
     return result
 
@@ -549,3 +684,77 @@ def scxml_to_document(text: str | bytes, file: str, base_dir: Path | None = None
     importer = _Importer(file, base_dir or Path(file).parent)
     document = importer.document(root)
     return document, importer.problems
+
+
+def scxml_to_yaml(text: str | bytes, file: str, base_dir: Path | None = None, *, machine: str | None = None,
+                  version: int | None = None) -> str:
+    """An SCXML document as a YAML machine file (``machine``/``version`` override the document's).
+
+    Raises :class:`LoadError` with every problem (unsupported elements with their line) and
+    writes nothing when the document cannot be imported."""
+    document, problems = scxml_to_document(text, file, base_dir)
+    if problems or document is None:
+        raise LoadError(problems)
+    if machine is not None:
+        document["machine"] = machine
+    if version is not None:
+        document["version"] = version
+    return document_to_yaml(document)
+
+
+# -- writing YAML ----------------------------------------------------------------------------------------
+_PLAIN_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]*$")
+_PLAIN_VALUE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.\-]*|\d+(\.\d+)?(ms|s|m|h|d))$")
+_STR_TAG = "tag:yaml.org,2002:str"
+_YAML_11 = yaml.resolver.Resolver()  # how other readers (and our loader, for values) see a plain scalar
+
+
+class _YamlDumper(yaml.SafeDumper):
+    """Block style, lists indented under their key, no aliases; `on` written plain as a key."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+    def increase_indent(self, flow: bool = False, indentless: bool = False) -> None:
+        super().increase_indent(flow, False)
+
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> Any:
+        # The machine loader reads keys as written; string values that YAML 1.1 reads as booleans
+        # are quoted by _represent_str, and booleans are written true/false.
+        if kind is yaml.ScalarNode and isinstance(value, str) and value.lower() in ("on", "off", "yes", "no"):
+            return _STR_TAG
+        return super().resolve(kind, value, implicit)
+
+
+class _Key(str):
+    """A mapping key: the loader reads keys as written, so `on` and `2d` stay plain."""
+
+
+def _represent_str(dumper: Any, value: str) -> yaml.ScalarNode:
+    if isinstance(value, _Key):
+        if _PLAIN_KEY.match(value):
+            return dumper.represent_scalar(_STR_TAG, str(value), style="")
+    elif _PLAIN_VALUE.match(value) and _YAML_11.resolve(yaml.ScalarNode, value, (True, False)) == _STR_TAG:
+        return dumper.represent_scalar(_STR_TAG, value, style="")
+    elif "\n" in value.strip("\n"):
+        return dumper.represent_scalar(_STR_TAG, value, style="|")
+    quote = "'" if '"' in value and "'" not in value and value.isprintable() else '"'
+    return dumper.represent_scalar(_STR_TAG, str(value), style=quote)
+
+
+def _represent_mapping(dumper: yaml.SafeDumper, value: dict) -> yaml.MappingNode:
+    return dumper.represent_mapping("tag:yaml.org,2002:map", [(_Key(k), v) for k, v in value.items()])
+
+
+_YamlDumper.add_representer(str, _represent_str)
+_YamlDumper.add_representer(_Key, _represent_str)
+_YamlDumper.add_representer(dict, _represent_mapping)
+_YamlDumper.add_representer(LocatedMap, _represent_mapping)
+_YamlDumper.add_representer(LocatedList, yaml.SafeDumper.represent_list)
+
+
+def document_to_yaml(document: Any) -> str:
+    """A machine document (plain or located values) as readable YAML: block style, the keys in the
+    document's order, expressions quoted and never folded, scripts as ``|`` blocks."""
+    return yaml.dump(document, Dumper=_YamlDumper, sort_keys=False, default_flow_style=False, allow_unicode=True,
+                     width=1_000_000)

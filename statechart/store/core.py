@@ -48,9 +48,12 @@ _COLUMNS = ("id, machine, version, definition_hash, configuration, history, data
             "done, session_id, revision, created_at, updated_at, state_entered")
 
 
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def _dumps(value: Any) -> str:
     try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        return _ENCODE(value)
     except (TypeError, ValueError) as error:
         raise PayloadError(f"cannot store {type(value).__name__} value as JSON: {error}") from None
 
@@ -117,7 +120,8 @@ class Store:
     """
 
     def __init__(self, backend: Backend, *, clock: Clock | None = None, retries: int = DEFAULT_RETRIES,
-                 idempotency_retention: float = 7 * 86400, strict: bool = False) -> None:
+                 idempotency_retention: float = 7 * 86400, strict: bool = False, lazy_upgrade: bool = False,
+                 migrations: str | Path = "migrations") -> None:
         if retries < 1:
             raise ValueError(f"retries must be at least 1 (one attempt), not {retries}")
         self.backend = backend
@@ -125,6 +129,11 @@ class Store:
         self.retries = retries
         self.idempotency_retention = idempotency_retention
         self.strict = strict
+        #: Upgrade an instance below the latest registered version when an event reaches it, through
+        #: the steps in ``migrations/<machine>/`` (the eager alternative is ``statechart migrate``).
+        self.lazy_upgrade = lazy_upgrade
+        self.migrations = Path(migrations)
+        self._chains: dict[str, Any] = {}
         self.machines: dict[tuple[str, int], Machine] = {}
         self._ensure_schema()
 
@@ -420,6 +429,9 @@ class Store:
             if row is None:
                 raise InstanceNotFoundError(instance_id)
             stored = self._stored(row)
+            migrated_from = None
+            if self.lazy_upgrade:
+                stored, migrated_from = self._upgraded(stored)
             machine = self.machine(stored.machine, stored.version)
             instance = machine.restore(stored.snapshot, clock=self.clock, strict=self.strict)
             now = self.clock.now()
@@ -436,7 +448,7 @@ class Store:
                     return Receipt(instance_id, event, "unhandled", stored.revision,
                                    tuple(sorted(stored.configuration)), tuple(sorted(stored.configuration)), (), (),
                                    stored.done)
-                receipt = self._write(stored, machine, instance, result, actor, now, data)
+                receipt = self._write(stored, machine, instance, result, actor, now, data, migrated_from)
                 if idempotency_key is not None:
                     try:
                         backend.execute("INSERT INTO statechart_idempotency (instance_id, key, request_hash, "
@@ -458,8 +470,27 @@ class Store:
             raise IdempotencyConflictError(instance_id, key)
         return Receipt.from_dict(json.loads(row[1]), replayed=True)
 
+    def _upgraded(self, stored: StoredInstance) -> tuple[StoredInstance, StoredInstance | None]:
+        """Lazy upgrade: an instance below the latest registered version is moved through the same
+        migration steps as the batch runner, inside the transaction of the event that touched it."""
+        from ..migrate.chain import load_chain
+        from ..migrate.runner import upgrade_snapshot
+
+        latest = self.machine(stored.machine).version
+        if stored.version >= latest:
+            return stored, None
+        steps = self._chains.get(stored.machine)
+        if steps is None:
+            steps = self._chains[stored.machine] = load_chain(stored.machine, self.migrations)
+        snapshot = upgrade_snapshot(self, stored.snapshot, steps, latest, stored.id)
+        entered = {s: stored.state_entered.get(s, self.clock.now()) for s in snapshot.configuration}
+        upgraded = attrs.evolve(stored, version=snapshot.version, configuration=snapshot.configuration,
+                                history=snapshot.history, data=snapshot.data, done=snapshot.done,
+                                state_entered=entered, pending_sends=snapshot.pending_sends, snapshot=snapshot)
+        return upgraded, stored
+
     def _write(self, stored: StoredInstance, machine: Machine, instance: Instance, result: SendResult,
-               actor: str | None, now: float, data: Any) -> Receipt:
+               actor: str | None, now: float, data: Any, migrated_from: StoredInstance | None = None) -> Receipt:
         backend = self.backend
         snapshot = instance.snapshot()
         revision = stored.revision + 1
@@ -468,13 +499,15 @@ class Store:
                          for s in snapshot.configuration}
         row = self._row(snapshot, stored.id, revision, stored.created_at, now, state_entered)
         updated = backend.execute(
-            "UPDATE statechart_instances SET configuration = ?, history = ?, data = ?, pending = ?, "
-            "send_counter = ?, bound = ?, done = ?, revision = ?, updated_at = ?, state_entered = ? "
-            "WHERE id = ? AND revision = ?",
-            (row[4], row[5], row[6], row[7], row[8], row[9], row[10], revision, now, row[15], stored.id,
-             stored.revision)).rowcount
+            "UPDATE statechart_instances SET version = ?, definition_hash = ?, configuration = ?, history = ?, "
+            "data = ?, pending = ?, send_counter = ?, bound = ?, done = ?, revision = ?, updated_at = ?, "
+            "state_entered = ? WHERE id = ? AND revision = ?",
+            (row[2], row[3], row[4], row[5], row[6], row[7], row[8], row[9], row[10], revision, now, row[15],
+             stored.id, stored.revision)).rowcount
         if updated != 1:
             raise _Conflict()
+        if migrated_from is not None:
+            self._write_migration_rows(migrated_from, stored, machine, revision, now)
         left = (stored.configuration - snapshot.configuration) | (entered_now & stored.configuration)
         if left:
             backend.executemany("DELETE FROM statechart_instance_states WHERE instance_id = ? AND state = ?",
@@ -493,6 +526,24 @@ class Store:
                        tuple(sorted(result.configuration_before)), tuple(sorted(result.configuration_after)),
                        result.transitions, tuple({"event": e.event, "data": e.data} for e in result.effects),
                        result.done)
+
+    def _write_migration_rows(self, old: StoredInstance, new: StoredInstance, machine: Machine, revision: int,
+                              now: float) -> None:
+        """The rows of a lazy upgrade: its audit row, and state and timer rows matching the upgraded
+        instance (the event's own changes are then written on top of them)."""
+        backend = self.backend
+        before, after = sorted(old.configuration), sorted(new.configuration)
+        backend.execute(
+            "INSERT INTO statechart_audit (instance_id, machine, version, revision, event, data, transitions, "
+            "configuration_before, configuration_after, from_states, to_states, actor, outcome, reason, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (new.id, new.machine, new.version, revision, f"(migrate v{old.version}->v{new.version})", "null", "[]",
+             _dumps(before), _dumps(after), ",".join(before), ",".join(after), "lazy-upgrade", "migrated",
+             f"v{old.version} -> v{new.version}", now))
+        backend.execute("DELETE FROM statechart_instance_states WHERE instance_id = ?", (new.id,))
+        backend.execute("DELETE FROM statechart_timers WHERE instance_id = ?", (new.id,))
+        self._write_side_rows(self._state_rows(machine, new.id, new.configuration, new.state_entered), [], [],
+                              [(new.id, p.id, p.seq, p.event, p.due) for p in new.pending_sends])
 
     def _reject(self, stored: StoredInstance, event: str, data: Any, actor: str | None, reason: str,
                 now: float) -> None:
