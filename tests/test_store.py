@@ -675,3 +675,23 @@ def test_workers_share_due_timers_and_none_fires_twice(store_url: str) -> None:
         assert set(per_timer.values()) == {1}
         assert rows(check, "SELECT COUNT(*) FROM statechart_timers") == [(0,)]
         assert {(i.data["a"], i.data["b"], i.revision) for i in check.list("alarm", limit=count)} == {(1, 1, 3)}
+
+
+def test_a_store_written_by_schema_version_1_is_upgraded_in_place(store_url: str) -> None:
+    """A database from the first release (no migration tables) opens, gains them, keeps its rows."""
+    from statechart.store.backends import open_backend
+    from statechart.store.schema import _TABLES, _statements
+
+    backend = open_backend(store_url)
+    with backend.transaction():
+        backend.execute("CREATE TABLE statechart_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        for statement in _statements(_TABLES, backend.dialect):
+            backend.execute(statement)
+        backend.execute("INSERT INTO statechart_meta (key, value) VALUES ('schema_version', '1')")
+        backend.execute("INSERT INTO statechart_outbox (instance_id, machine, event, data, created_at) "
+                        "VALUES ('i1', 'm', 'kept', 'null', 1.0)")
+    backend.close()
+    with Store.open(store_url) as store:
+        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert rows(store, "SELECT event FROM statechart_outbox") == [("kept",)]
+        assert rows(store, "SELECT COUNT(*) FROM statechart_migration_runs") == [(0,)]

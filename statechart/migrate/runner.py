@@ -85,20 +85,6 @@ def upgrade_snapshot(store: Any, snapshot: Snapshot, steps: Sequence[Step], to_v
     return snapshot
 
 
-def _ensure_tables(store: Any) -> None:
-    backend = store.backend
-    serial = "BIGSERIAL" if backend.dialect == "postgresql" else "INTEGER"
-    real = "DOUBLE PRECISION" if backend.dialect == "postgresql" else "REAL"
-    with backend.transaction():
-        backend.execute(f"CREATE TABLE IF NOT EXISTS statechart_migration_runs (id {serial} PRIMARY KEY, "
-                        f"machine TEXT NOT NULL, to_version INTEGER NOT NULL, cursor TEXT NOT NULL, "
-                        f"done INTEGER NOT NULL, failed INTEGER NOT NULL, total INTEGER NOT NULL, "
-                        f"started_at {real} NOT NULL, updated_at {real} NOT NULL, finished_at {real})")
-        backend.execute(f"CREATE TABLE IF NOT EXISTS statechart_migration_failures (run_id INTEGER NOT NULL, "
-                        f"instance_id TEXT NOT NULL, from_version INTEGER NOT NULL, reason TEXT NOT NULL, "
-                        f"created_at {real} NOT NULL, PRIMARY KEY (run_id, instance_id))")
-
-
 def _open_run(store: Any, machine: str, target: int, resume: bool) -> tuple[int, str, int]:
     backend = store.backend
     now = store.clock.now()
@@ -128,7 +114,6 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
         return MigrationSummary(None, machine, target, 0, current, 0, time.perf_counter() - started, dry_run, ())
     if dry_run:
         return _dry_run(store, machine, target, steps, batch_size, current, started, progress)
-    _ensure_tables(store)
     run_id, cursor, total = _open_run(store, machine, target, resume)
     migrated = failed = 0
     failures: list[tuple[str, str]] = []

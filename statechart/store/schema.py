@@ -7,7 +7,7 @@ refused, never written to.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS statechart_instances (
@@ -87,17 +87,46 @@ CREATE TABLE IF NOT EXISTS statechart_idempotency (
 CREATE INDEX IF NOT EXISTS statechart_idempotency_time ON statechart_idempotency (created_at);
 """
 
+# Version 2: the migration runner's progress (a persisted keyset cursor per run) and its failures.
+_MIGRATION_TABLES = """
+CREATE TABLE IF NOT EXISTS statechart_migration_runs (
+    id {serial} PRIMARY KEY,
+    machine TEXT NOT NULL,
+    to_version INTEGER NOT NULL,
+    cursor TEXT NOT NULL,
+    done INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    total INTEGER NOT NULL,
+    started_at {real} NOT NULL,
+    updated_at {real} NOT NULL,
+    finished_at {real}
+);
+CREATE TABLE IF NOT EXISTS statechart_migration_failures (
+    run_id INTEGER NOT NULL,
+    instance_id TEXT NOT NULL,
+    from_version INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    created_at {real} NOT NULL,
+    PRIMARY KEY (run_id, instance_id)
+);
+"""
+
 _TYPES = {
     "sqlite": {"bool": "INTEGER", "real": "REAL", "serial": "INTEGER"},  # INTEGER PRIMARY KEY = rowid
     "postgresql": {"bool": "BOOLEAN", "real": "DOUBLE PRECISION", "serial": "BIGSERIAL"},
 }
 
 
+def _statements(text: str, dialect: str) -> list[str]:
+    return [statement.strip() for statement in text.format(**_TYPES[dialect]).split(";") if statement.strip()]
+
+
 def table_statements(dialect: str) -> list[str]:
     """The DDL of the current schema for ``dialect`` ("sqlite" or "postgresql")."""
-    text = _TABLES.format(**_TYPES[dialect])
-    return [statement.strip() for statement in text.split(";") if statement.strip()]
+    return _statements(_TABLES, dialect) + _statements(_MIGRATION_TABLES, dialect)
 
 
 #: Steps from version N to N+1, per dialect: ``UPGRADES[N]`` upgrades a version-N database.
-UPGRADES: dict[int, dict[str, list[str]]] = {}
+UPGRADES: dict[int, dict[str, list[str]]] = {
+    1: {dialect: _statements(_MIGRATION_TABLES, dialect) for dialect in _TYPES},
+}
