@@ -23,7 +23,7 @@ import attrs
 
 from . import actions as act
 from .compile_actions import ACTION_VERBS, DATA_KEY, IF_KEYS, SEND_KEYS, ActionCompiler, closest as _closest
-from .yaml_loader import plain as _plain
+from .jsonvalues import copy_json
 from .durations import parse_duration
 from .errors import LoadError, Problem
 from .events import DESCRIPTOR_PATTERN, normalize_descriptor
@@ -164,7 +164,7 @@ class _Compiler(ActionCompiler):
                     compiled[key] = self.expression(value, spec.value_marks[key], f"{what} {key!r}")
                 else:
                     self.check_json(value, spec.value_marks[key], f"{what} {key!r}")
-                    compiled[key] = _plain(value)
+                    compiled[key] = copy_json(value)
             return act.make_payload(compiled)
         if isinstance(spec, str):
             return act.make_payload(self.expression(spec, mark, what))
@@ -284,8 +284,8 @@ class _Compiler(ActionCompiler):
             version=version,
             states=built,
             initial_data=initial_data,
-            data_spec=_plain(data_spec),
-            definition_hash=definition_hash(name, version, built, _plain(data_spec), self.late_binding,
+            data_spec=copy_json(data_spec),
+            definition_hash=definition_hash(name, version, built, copy_json(data_spec), self.late_binding,
                                             script.spec["script"] if script is not None else None),
             events=events,
             wildcard=self.wildcard,
@@ -335,14 +335,14 @@ class _Compiler(ActionCompiler):
                 entries.append((key, expression, True))
             else:
                 self.check_json(value, spec.value_marks[key], f"data {key!r}")
-                entries.append((key, _plain(value), False))
+                entries.append((key, copy_json(value), False))
 
         def initial_data(ctx: Any) -> dict[str, Any]:
             """SCXML 5.3: a value that fails to evaluate leaves the key None and raises error.execution."""
             data: dict[str, Any] = ctx.data
             for key, value, computed in entries:
                 if not computed:
-                    data[key] = _copy(value)
+                    data[key] = copy_json(value)
                     continue
                 try:
                     data[key] = value.evaluate(data, ctx.event, ctx.In, ctx.system)
@@ -498,12 +498,12 @@ class _Compiler(ActionCompiler):
             transitions=tuple(transitions),
             history_deep=history_deep,
             done_data=done_data,
-            done_data_spec=_plain(body.get("done_data")),
+            done_data_spec=copy_json(body.get("done_data")),
             invariant=body.get("invariant"),
             description=body.get("description"),
             location=self.location(mark),
             data_init=data_init,
-            data_spec=_plain(body.get("data")),
+            data_spec=copy_json(body.get("data")),
         )
 
     def blocks(self, spec: Any, mark: Mark, what: str) -> list[tuple[Action, ...]]:
@@ -839,14 +839,6 @@ def _with_order(transition: Transition, order: int) -> Transition:
 
 def _with_delay(transition: Transition, seconds: float) -> Transition:
     return attrs.evolve(transition, delay=seconds)
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _copy(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy(item) for item in value]
-    return value
 
 
 def definition_hash(name: str, version: int, states: Mapping[str, State], data: Any, late_binding: bool,

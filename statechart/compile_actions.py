@@ -15,7 +15,8 @@ from .events import DESCRIPTOR_PATTERN
 from .expressions import Expression, ExpressionSyntaxError
 from .model import Action, Location
 from .scripts import compile_script
-from .yaml_loader import LocatedList, LocatedMap, Mark, plain as _plain
+from .jsonvalues import copy_json
+from .yaml_loader import LocatedList, LocatedMap, Mark
 
 __all__ = ["ActionCompiler", "ACTION_VERBS", "SEND_KEYS", "IF_KEYS", "DATA_KEY", "closest"]
 
@@ -31,7 +32,7 @@ def _event_spec(body: Any) -> Any:
     """``raise: E`` and ``raise: {event: E}`` mean the same: keep one form, so the hash agrees."""
     if isinstance(body, dict) and set(body) == {"event"}:
         return body["event"]
-    return _plain(body)
+    return copy_json(body)
 
 
 def closest(word: str, choices: Iterable[str]) -> str | None:
@@ -194,13 +195,13 @@ class ActionCompiler:
             fields["payload"] = self.payload(body["data"], body.value_marks["data"], "send data")
         event_text = fields.get("event") or f"({body.get('event_expr')})"
         text = f"send {event_text}" + (f" after {body['delay']}" if fields.get("delay") else "")
-        return Action("send", text, act.make_send(act.SendSpec(**fields)), {"send": _plain(body)}, location)
+        return Action("send", text, act.make_send(act.SendSpec(**fields)), {"send": copy_json(body)}, location)
 
     def cancel_action(self, body: Any, mark: Mark, location: Location, what: str) -> Action | None:
         if isinstance(body, LocatedMap) and set(body) == {"id_expr"}:
             expression = self.expression(body["id_expr"], body.value_marks["id_expr"], "cancel id_expr")
             return Action("cancel", f"cancel ({body['id_expr']})", act.make_cancel(None, expression),
-                          {"cancel": _plain(body)}, location)
+                          {"cancel": copy_json(body)}, location)
         if not isinstance(body, str):
             self.problem(mark, "`cancel` takes the id of a send, or `{id_expr: <expression>}`")
             return None
@@ -232,7 +233,7 @@ class ActionCompiler:
         else:
             expression = self.expression(body, mark, "log")
         return Action("log", f"log {label or ''} {expression.source if expression else ''}".strip(),
-                      act.make_log(label, expression), {"log": _plain(body)}, location)
+                      act.make_log(label, expression), {"log": copy_json(body)}, location)
 
     def if_action(self, spec: LocatedMap, location: Location, what: str) -> Action | None:
         branches: list[tuple[Expression | None, tuple[Action, ...]]] = []
@@ -253,7 +254,7 @@ class ActionCompiler:
                              self.action_list(item.get("then"), item.value_marks.get("then", item_mark), what)))
         if "else" in spec:
             branches.append((None, self.action_list(spec["else"], spec.value_marks["else"], what)))
-        return Action("if", f"if {spec['if']}", act.make_if(tuple(branches)), _plain(spec), location)
+        return Action("if", f"if {spec['if']}", act.make_if(tuple(branches)), copy_json(spec), location)
 
     def foreach_action(self, body: Any, mark: Mark, location: Location, what: str) -> Action | None:
         if not isinstance(body, LocatedMap):
@@ -271,14 +272,14 @@ class ActionCompiler:
         if invalid and self.runtime_location_errors:
             # SCXML 4.6 makes an invalid item or index an error.execution when the foreach runs.
             message = f"foreach `{invalid[0]}` {body[invalid[0]]!r} is not a valid data location"
-            return Action("foreach", f"foreach {body['item']}", _failing(message), {"foreach": _plain(body)},
+            return Action("foreach", f"foreach {body['item']}", _failing(message), {"foreach": copy_json(body)},
                           location)
         for key in invalid:
             self.problem(body.value_marks[key], f"foreach `{key}` must be a data key")
         if array is None:
             return None
         return Action("foreach", f"foreach {body['item']} in {array.source}",
-                      act.make_foreach(array, body["item"], body.get("index"), actions), {"foreach": _plain(body)},
+                      act.make_foreach(array, body["item"], body.get("index"), actions), {"foreach": copy_json(body)},
                       location)
 
 

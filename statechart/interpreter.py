@@ -29,6 +29,7 @@ import attrs
 
 from .errors import EventlessLoopError
 from .events import Event, descriptor_matches
+from .jsonvalues import copy_json
 from .model import ROOT, Action, MachineModel, StateKind, Transition
 
 __all__ = [
@@ -219,7 +220,7 @@ class ActionContext:
     def prepare_for_python(self) -> None:
         """Python code may mutate nested values in place; give it a private deep copy once per step."""
         if not self._deep_copied:
-            self.data = _copy_json(self.data)
+            self.data = copy_json(self.data)
             self._deep_copied = True
 
     def error(self, exception: BaseException, where: str) -> None:
@@ -230,14 +231,6 @@ class ActionContext:
 
 def _due_order(pending: PendingSend) -> tuple[float, int]:
     return pending.due, pending.seq
-
-
-def _copy_json(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _copy_json(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy_json(item) for item in value]
-    return value
 
 
 @attrs.frozen(slots=True)

@@ -16,7 +16,7 @@ import yaml
 
 from .errors import Problem
 
-__all__ = ["Mark", "LocatedMap", "LocatedList", "parse_yaml", "plain"]
+__all__ = ["Mark", "LocatedMap", "LocatedList", "parse_yaml"]
 
 
 #: Tags a machine file may use, explicitly (``!!str 2``) or implicitly; anything else is refused.
@@ -241,11 +241,3 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
             file, mark.line, mark.column, f"the document expands to more than {MAX_NODES} values through aliases",
             "repeat less through YAML aliases")]
 
-
-def plain(value: Any) -> Any:
-    """Located containers -> plain dicts and lists (for hashing, storage and export)."""
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import statechart
 from statechart import LoadError, VirtualClock
-from statechart.compile import _plain
+from statechart.jsonvalues import copy_json as _plain
 from statechart.errors import Problem
 from statechart.yaml_loader import parse_yaml
 
