@@ -8,6 +8,7 @@ record. Either all of it is committed or none of it.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import random
@@ -56,6 +57,23 @@ def _dumps(value: Any) -> str:
         return _ENCODE(value)
     except (TypeError, ValueError) as error:
         raise PayloadError(f"cannot store {type(value).__name__} value as JSON: {error}") from None
+
+
+@functools.lru_cache(maxsize=4096)
+def _states_text(states: frozenset[str]) -> str:
+    """A configuration as stored: few distinct ones recur across millions of rows, so encode each once."""
+    return _ENCODE(sorted(states))
+
+
+@functools.lru_cache(maxsize=4096)
+def _leaves_text(machine: Machine, states: frozenset[str]) -> str:
+    model_states = machine.model.states
+    return ",".join(s for s in sorted(states) if model_states[s].is_atomic)
+
+
+@functools.lru_cache(maxsize=4096)
+def _transitions_text(transitions: tuple[Any, ...]) -> str:
+    return _ENCODE([t.id for t in transitions])
 
 
 @attrs.frozen
@@ -268,7 +286,9 @@ class Store:
                 audits.extend(self._audit_rows(instance_id, model, 1, result, actor, now, "(start)"))
                 outbox.extend((instance_id, model.name, e.event, _dumps(e.data), now) for e in result.effects)
                 timers.extend((instance_id, p.id, p.seq, p.event, p.due) for p in snapshot.pending_sends)
-                created.append(self._stored(rows[-1]))
+                created.append(StoredInstance(instance_id, model.name, model.version, snapshot.configuration,
+                                              dict(snapshot.history), snapshot.data, snapshot.done, 1, now, now,
+                                              entered, snapshot.pending_sends, snapshot))
             backend = self.backend
             try:
                 with backend.transaction():
@@ -559,10 +579,13 @@ class Store:
     # -- rows ------------------------------------------------------------------------------------------
     def _row(self, snapshot: Snapshot, instance_id: str, revision: int, created_at: float, updated_at: float,
              state_entered: Mapping[str, float]) -> tuple:
-        pending = [[p.id, p.event, p.data, p.due, p.seq, p.internal_id] for p in snapshot.pending_sends]
+        pending = _dumps([[p.id, p.event, p.data, p.due, p.seq, p.internal_id] for p in snapshot.pending_sends]) \
+            if snapshot.pending_sends else "[]"
+        history = _dumps({k: sorted(v) for k, v in snapshot.history.items()}) if snapshot.history else "{}"
         return (instance_id, snapshot.machine, snapshot.version, snapshot.definition_hash,
-                _dumps(sorted(snapshot.configuration)), _dumps({k: sorted(v) for k, v in snapshot.history.items()}),
-                _dumps(snapshot.data), _dumps(pending), snapshot.send_counter, _dumps(sorted(snapshot.bound_states)),
+                _states_text(snapshot.configuration), history,
+                _dumps(snapshot.data), pending, snapshot.send_counter,
+                _states_text(snapshot.bound_states) if snapshot.bound_states else "[]",
                 snapshot.done, snapshot.session_id or instance_id, revision, created_at, updated_at,
                 _dumps(dict(state_entered)))
 
@@ -588,22 +611,19 @@ class Store:
     def _audit_rows(instance_id: str, machine: Machine, revision: int, result: SendResult, actor: str | None,
                     now: float, label: str | None, data: Any = None) -> list[tuple]:
         rows = []
-        states = machine.model.states
         for index, macrostep in enumerate(result.macrosteps):
             event = label if label is not None else (
                 macrostep.event.name if macrostep.event is not None else result.event)
-            before = sorted(macrostep.configuration_before)
-            after = sorted(macrostep.configuration_after)
-            leaves_before = ",".join(s for s in before if states[s].is_atomic)
-            leaves_after = ",".join(s for s in after if states[s].is_atomic)
+            before, after = macrostep.configuration_before, macrostep.configuration_after
             if macrostep.event is not None:  # the event as delivered: a fired timer's data included
                 payload = macrostep.event.data
             else:
                 payload = data if index == 0 else None
             handled = macrostep.handled or label is not None
-            rows.append((instance_id, machine.name, machine.version, revision, event, _dumps(payload),
-                         _dumps([t.id for t in macrostep.transitions]), _dumps(before), _dumps(after),
-                         leaves_before, leaves_after, actor, "applied" if handled else "unhandled", None, now))
+            rows.append((instance_id, machine.name, machine.version, revision, event,
+                         "null" if payload is None else _dumps(payload), _transitions_text(macrostep.transitions),
+                         _states_text(before), _states_text(after), _leaves_text(machine, before),
+                         _leaves_text(machine, after), actor, "applied" if handled else "unhandled", None, now))
         return rows
 
     # -- timers ----------------------------------------------------------------------------------------
