@@ -12,8 +12,12 @@ import click
 
 from ..errors import StatechartError
 from .machines import run_command, validate_command
+from .migrations import diff_command, makemigration_command, migrate_command, migrations_group
 from .store import instances_group, metrics_command, outbox_group, send_command, worker_command
 from .scxml import export_command, import_command
+from .render import render_command, render_migration_command
+from .analysis import check_command, fuzz_command, paths_command
+from .demo import demo_command
 
 __all__ = ["main", "cli"]
 
@@ -29,6 +33,8 @@ def cli() -> None:
       statechart run machines/order/v2.yaml --event ADD='{"price": 5}' --event CHECKOUT
       statechart instances create order --id order-1 --store sqlite:///app.db
       statechart send order-1 ADD --data '{"price": 5}' --store sqlite:///app.db
+      statechart migrations check delivery
+      statechart migrate delivery --store sqlite:///app.db
     """
 
 
@@ -41,6 +47,16 @@ cli.add_command(outbox_group)
 cli.add_command(metrics_command)
 cli.add_command(import_command)
 cli.add_command(export_command)
+cli.add_command(diff_command)
+cli.add_command(makemigration_command)
+cli.add_command(migrations_group)
+cli.add_command(migrate_command)
+cli.add_command(render_command)
+cli.add_command(render_migration_command)
+cli.add_command(check_command)
+cli.add_command(paths_command)
+cli.add_command(fuzz_command)
+cli.add_command(demo_command)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
+from ..events import Event
 from ..interpreter import ActionContext, PendingSend, _PlanBuilder
+from ..jsonvalues import check_json, copy_json
 from ..machine import Machine, legal_configuration_problems
 from ..model import ROOT, StateKind
 from ..snapshot import Snapshot
 from .chain import TODO, InstanceView, MigrationError, Step
 
-__all__ = ["migrate_snapshot", "complete_configuration", "view_of"]
+__all__ = ["migrate_snapshot", "complete_configuration", "view_of", "done_events"]
 
 
 _LEAVES: dict[tuple[str, frozenset[str]], frozenset[str]] = {}
@@ -25,42 +27,17 @@ def view_of(snapshot: Snapshot, machine: Machine, instance_id: str) -> InstanceV
     leaves = _LEAVES.get(key)
     if leaves is None:
         states = machine.model.states
+        unknown = sorted(snapshot.configuration - states.keys())
+        if unknown:
+            raise MigrationError(f"the instance is in states that {machine.name} v{machine.version} does not "
+                                 f"have: {', '.join(unknown)} (was it stored under another definition of it?)")
         leaves = frozenset(s for s in snapshot.configuration
                            if not any(c in snapshot.configuration for c in states[s].children))
         if len(_LEAVES) > 100_000:
             _LEAVES.clear()
         _LEAVES[key] = leaves
     return InstanceView(instance_id, snapshot.machine, snapshot.version, snapshot.configuration,
-                        dict(snapshot.history), _copy_json(snapshot.data), leaves)
-
-
-def _copy_json(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: _copy_json(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_copy_json(item) for item in value]
-    return value
-
-
-def _check_json(value: Any, path: str = "data") -> None:
-    """Raise TypeError/ValueError where ``value`` is not JSON data (cheaper than encoding it)."""
-    if value is None or isinstance(value, (str, bool, int)):
-        return
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"{path} is {value}, which JSON cannot hold")
-        return
-    if isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_json(item, f"{path}[{index}]")
-        return
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TypeError(f"{path} has the key {key!r}; JSON keys are strings")
-            _check_json(item, f"{path}[{key!r}]")
-        return
-    raise TypeError(f"{path} is a {type(value).__name__}, which JSON cannot hold")
+                        dict(snapshot.history), copy_json(snapshot.data), leaves)
 
 
 def complete_configuration(machine: Machine, targets: Iterable[str]) -> frozenset[str]:
@@ -68,18 +45,46 @@ def complete_configuration(machine: Machine, targets: Iterable[str]) -> frozense
     exactly as entering those states would choose (history states use their defaults)."""
     builder = _PlanBuilder(machine.engine, frozenset(), {})
     to_enter: dict[str, None] = {}
+    targets = list(targets)
+    # As the spec's computeEntrySet: every target's descendants first, then the ancestors, so a
+    # parallel ancestor enters its other regions by default only where no target lies.
     for target in targets:
         builder.add_descendant_states_to_enter(target, to_enter, set(), {})
+    for target in targets:
         builder.add_ancestor_states_to_enter(target, ROOT, to_enter, set(), {})
     return frozenset(to_enter)
 
 
-def _lookup(table: Any, state: str, machine: Machine) -> Any:
-    """A table entry for the state or, failing that, for its nearest ancestor that has one."""
+def _entry(table: Any, state: str, machine: Machine) -> tuple[str | None, Any]:
+    """The table entry for the state or, failing that, for its nearest ancestor that has one: (key, value)."""
     for candidate in (state,) + machine.model.states[state].ancestors[:-1]:
         if candidate in table:
-            return table[candidate]
-    return None
+            return candidate, table[candidate]
+    return None, None
+
+
+def _resolve(step: Step, state: str, old: Machine, new: Machine) -> list[str]:
+    """Where the STATES table sends an instance that is in ``state`` (an active leaf, or a state
+    remembered by history).
+
+    An entry for a compound state covers its descendants that have no entry of their own; an
+    instance inside it lands on the same-named state inside the target when the new version has
+    one there (the deepest such), and on the target's default entry otherwise."""
+    assert step.states is not None
+    key, value = _entry(step.states, state, old)
+    if key is None:
+        raise MigrationError(f"state {state!r} has no entry in STATES (nor has any of its ancestors)")
+    covering = "" if key == state else f" (the entry covering {state!r})"
+    if value == TODO:
+        raise MigrationError(f"STATES[{key!r}]{covering} is still {TODO!r}: decide where these instances go")
+    targets = _targets(value, f"STATES[{key!r}]")
+    new_states = new.model.states
+    if key != state and len(targets) == 1 and targets[0] in new_states:
+        below = (state,) + old.model.states[state].ancestors[:old.model.states[state].ancestors.index(key)]
+        for candidate in below:
+            if candidate in new_states and targets[0] in new_states[candidate].ancestors:
+                return [candidate]
+    return targets
 
 
 def _targets(value: Any, where: str) -> list[str]:
@@ -90,7 +95,7 @@ def _targets(value: Any, where: str) -> list[str]:
     raise MigrationError(f"{where} must give a state id or a list of state ids, not {value!r}")
 
 
-def _map_states(step: Step, view: InstanceView, old: Machine) -> list[str]:
+def _map_states(step: Step, view: InstanceView, old: Machine, new: Machine) -> list[str]:
     if step.states is None:
         assert step.map_state is not None
         try:
@@ -101,12 +106,7 @@ def _map_states(step: Step, view: InstanceView, old: Machine) -> list[str]:
     order = old.model.states
     targets: list[str] = []
     for leaf in sorted(view.leaves, key=lambda s: order[s].order):
-        mapped = _lookup(step.states, leaf, old)
-        if mapped is None:
-            raise MigrationError(f"state {leaf!r} has no entry in STATES (nor has any of its ancestors)")
-        if mapped == TODO:
-            raise MigrationError(f"STATES[{leaf!r}] is still {TODO!r}: decide where these instances go")
-        targets.extend(_targets(mapped, f"STATES[{leaf!r}]"))
+        targets.extend(_resolve(step, leaf, old, new))
     return list(dict.fromkeys(targets))
 
 
@@ -126,18 +126,22 @@ def _map_history(step: Step, snapshot: Snapshot, old: Machine, new: Machine,
     for history_id, value in snapshot.history.items():
         if history_id not in states or states[history_id].kind is not StateKind.HISTORY:
             continue  # the new version has no such history state: nothing to remember
+        unknown = sorted(value - old.model.states.keys())
+        if unknown:
+            raise MigrationError(f"history {history_id!r} remembers states that {old.name} v{old.version} does not "
+                                 f"have: {', '.join(unknown)}")
         if step.states is not None:
             mapped = []
             for state in value:
-                entry = _lookup(step.states, state, old)
-                if entry is None or entry == TODO:
-                    raise MigrationError(f"history {history_id!r} remembers {state!r}, which STATES does not map")
-                mapped.extend(_targets(entry, f"STATES[{state!r}]"))
+                try:
+                    mapped.extend(_resolve(step, state, old, new))
+                except MigrationError as error:
+                    raise MigrationError(f"history {history_id!r} remembers {state!r}: {error}") from None
         else:
             configuration = frozenset(a for s in value for a in (s,) + old.model.states[s].ancestors[:-1])
             view = InstanceView(instance_id, snapshot.machine, snapshot.version, configuration, {},
-                                _copy_json(snapshot.data), frozenset(value))
-            mapped = _map_states(step, view, old)
+                                copy_json(snapshot.data), frozenset(value))
+            mapped = _map_states(step, view, old, new)
         _check_targets(mapped, new)
         parent = states[history_id].parent
         outside = [s for s in mapped if parent not in states[s].ancestors]
@@ -145,7 +149,8 @@ def _map_history(step: Step, snapshot: Snapshot, old: Machine, new: Machine,
             raise MigrationError(f"history {history_id!r} would remember {outside}, outside its parent {parent!r}")
         if states[history_id].history_deep:
             complete = complete_configuration(new, mapped)
-            history[history_id] = frozenset(s for s in complete if states[s].is_atomic and parent in states[s].ancestors)
+            history[history_id] = frozenset(s for s in complete
+                                            if states[s].is_atomic and parent in states[s].ancestors)
         else:
             history[history_id] = frozenset(
                 next(a for a in (s,) + states[s].ancestors if states[a].parent == parent) for s in mapped)
@@ -153,11 +158,12 @@ def _map_history(step: Step, snapshot: Snapshot, old: Machine, new: Machine,
 
 
 def _map_timers(step: Step, pending: Sequence[PendingSend], old: Machine, new: Machine,
-                configuration: frozenset[str]) -> tuple[PendingSend, ...]:
+                configuration: frozenset[str], done: bool) -> tuple[PendingSend, ...]:
     """``TIMERS = "keep"``: an author's delayed sends keep their id and due time; an ``after`` timer
-    moves with its state when the state maps to one state that has the same ``after`` entry, and is
-    dropped otherwise. ``"cancel"``: every pending send is dropped."""
-    if step.timers == "cancel" or not pending:
+    moves with its state when the state maps to one state that has the same ``after`` entry (with
+    ``map_state``, when its state keeps its id), and is dropped otherwise. ``"cancel"``: every
+    pending send is dropped. A finished instance keeps none."""
+    if step.timers == "cancel" or done:
         return ()
     kept = []
     for send in pending:
@@ -167,34 +173,69 @@ def _map_timers(step: Step, pending: Sequence[PendingSend], old: Machine, new: M
         _, index, state = send.id.split(".", 2)
         if state not in old.model.states:
             continue
-        mapped = _lookup(step.states, state, old) if step.states is not None else state
-        if not isinstance(mapped, str) or mapped not in configuration:
+        if step.states is not None:
+            try:
+                mapped = _resolve(step, state, old, new)
+            except MigrationError:
+                continue
+        else:
+            mapped = [state]
+        if len(mapped) != 1 or mapped[0] not in configuration:
             continue
-        event = f"after.{index}.{mapped}"
-        if any(event in t.events for t in new.model.states[mapped].transitions):
+        event = f"after.{index}.{mapped[0]}"
+        if any(event in t.events for t in new.model.states[mapped[0]].transitions):
             kept.append(PendingSend(event, event, send.data, send.due, send.seq, send.internal_id))
     return tuple(kept)
 
 
 def _check_at_rest(new: Machine, configuration: frozenset[str], data: dict[str, Any], instance_id: str) -> None:
-    """A stored instance is always at rest: no eventless transition enabled. A migration runs none,
-    so a mapping onto a state an eventless transition would leave at once is refused."""
-    selection = new.engine._selections.get((configuration, None)) or new.engine._build_selection(configuration, None)
-    if not selection.groups:
-        return  # no eventless transition at all here: nothing could fire
+    """A stored instance is always at rest: no eventless transition enabled, no done event waiting
+    for a transition that takes it. A migration runs none, so a mapping onto a state that would be
+    left at once is refused."""
     ctx = ActionContext(new.model, dict(data), {"_sessionid": instance_id, "_name": new.name,
                                                  "_ioprocessors": {}}, 0.0, (), 0)
     ctx.In = configuration.__contains__
     enabled, _ = new.engine.select_transitions(configuration, None, ctx, {})
     if enabled:
-        raise MigrationError(f"{sorted(configuration)} is not a resting configuration in {new.name} "
-                             f"v{new.version}: {enabled[0].id} would fire at once, and a migration runs no "
-                             f"transition; map to where it leads instead")
+        transition = enabled[0]
+        raise MigrationError(f"state {transition.source!r} is not a resting state of {new.name} v{new.version}: "
+                             f"its eventless transition {transition.id} would fire at once, and a migration runs "
+                             f"no transition; map these instances to where it leads instead")
+    for parent in done_events(new, configuration):
+        ctx.event = Event(f"done.state.{parent}", None, "internal")
+        enabled, _ = new.engine.select_transitions(configuration, ctx.event.name, ctx, {})
+        if enabled:
+            raise MigrationError(f"{parent!r} is complete in {sorted(configuration)}: entering it raises "
+                                 f"done.state.{parent}, which {enabled[0].id} would take at once, and a migration "
+                                 f"raises no event; map these instances to where it leads instead")
+
+
+def done_events(machine: Machine, configuration: frozenset[str]) -> list[str]:
+    """The compound and parallel states (not the machine) that are complete in ``configuration``:
+    entering it raised ``done.state.<id>`` for each."""
+    states = machine.model.states
+    complete: list[str] = []
+
+    def is_complete(state_id: str) -> bool:
+        state = states[state_id]
+        children = [c for c in state.children if states[c].kind is not StateKind.HISTORY]
+        if state.kind is StateKind.COMPOUND:
+            return any(c in configuration and states[c].kind is StateKind.FINAL for c in children)
+        if state.kind is StateKind.PARALLEL:
+            return all(is_complete(c) for c in children)
+        return False
+
+    for state_id in sorted(configuration, key=lambda s: states[s].order):
+        if state_id != ROOT and states[state_id].kind in (StateKind.COMPOUND, StateKind.PARALLEL) \
+                and is_complete(state_id):
+            complete.append(state_id)
+    return complete
 
 
 def _structure(step: Step, snapshot: Snapshot, view: InstanceView, old: Machine, new: Machine,
                instance_id: str) -> tuple[frozenset[str], dict[str, frozenset[str]]]:
-    targets = _map_states(step, view, old)
+    """The new configuration and history: what the mapping decides from the old states alone."""
+    targets = _map_states(step, view, old, new)
     _check_targets(targets, new)
     configuration = complete_configuration(new, targets)
     problems = legal_configuration_problems(new.model, configuration)
@@ -236,18 +277,19 @@ def migrate_snapshot(step: Step, snapshot: Snapshot, old: Machine, new: Machine,
         if not isinstance(data, dict):
             raise MigrationError(f"map_data must return a mapping of data, not {type(data).__name__}")
         try:
-            _check_json(data)
+            check_json(data)
         except (TypeError, ValueError) as error:
             raise MigrationError(f"map_data returned data that is not JSON-compatible: {error}") from None
     else:
         data = view.data
-    _check_at_rest(new, configuration, data, instance_id)
     done = any(new.model.states[s].kind is StateKind.FINAL and new.model.states[s].parent == ROOT
                for s in configuration)
+    if not done:
+        _check_at_rest(new, configuration, data, instance_id)
     return Snapshot(
         machine=new.name, version=new.version, definition_hash=new.definition_hash, configuration=configuration,
         history=history, data=data, done=done, session_id=snapshot.session_id,
-        pending_sends=_map_timers(step, snapshot.pending_sends, old, new, configuration),
+        pending_sends=_map_timers(step, snapshot.pending_sends, old, new, configuration, done),
         send_counter=snapshot.send_counter,
         bound_states=frozenset(s for s in snapshot.bound_states if s in new.model.states),
     )

@@ -93,6 +93,12 @@ def load_step(path: Path, machine: str) -> Step:
         raise MigrationError(f"{path}: map_state must be a function of the old instance")
     if states is not None and not isinstance(states, Mapping):
         raise MigrationError(f"{path}: STATES must be a mapping of old state id -> new id or list of ids")
+    for key, value in (states or {}).items():
+        if not isinstance(key, str):
+            raise MigrationError(f"{path}: STATES keys are old state ids (strings), not {key!r}")
+        if not isinstance(value, str) and not (isinstance(value, (list, tuple)) and value
+                                               and all(isinstance(v, str) for v in value)):
+            raise MigrationError(f"{path}: STATES[{key!r}] must be a state id or a list of state ids, not {value!r}")
     map_data = getattr(module, "map_data", None)
     if map_data is not None and not callable(map_data):
         raise MigrationError(f"{path}: map_data must be a function of the old instance")
@@ -104,12 +110,19 @@ def load_step(path: Path, machine: str) -> Step:
 
 
 def load_chain(machine: str, migrations: str | Path = "migrations") -> list[Step]:
-    """Every step of ``machine``, in version order; gaps are an error (a chain must be walkable)."""
+    """Every step of ``machine``, in version order; gaps are an error (a chain must be walkable).
+
+    Every ``*.py`` file of ``migrations/<machine>/`` not starting with ``_`` must be a step: a
+    misnamed step is an error, not silently skipped."""
     folder = Path(migrations) / machine
     if not folder.is_dir():
         return []
-    steps = sorted((load_step(p, machine) for p in folder.glob("v*_to_v*.py")), key=lambda s: s.from_version)
+    files = sorted(p for p in folder.glob("*.py") if not p.name.startswith("_"))
+    steps = sorted((load_step(p, machine) for p in files), key=lambda s: s.from_version)
     for previous, following in zip(steps, steps[1:]):
+        if following.from_version == previous.from_version:
+            raise MigrationError(f"{folder}: two steps from v{previous.from_version}: {previous.path.name} and "
+                                 f"{following.path.name}")
         if following.from_version != previous.to_version:
             raise MigrationError(f"{folder}: the chain has a gap between v{previous.to_version} and "
                                  f"v{following.from_version}")

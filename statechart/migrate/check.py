@@ -17,11 +17,11 @@ import attrs
 
 from ..clock import VirtualClock
 from ..errors import StatechartError
+from ..events import descriptor_matches
 from ..interpreter import _PlanBuilder
 from ..machine import Machine
 from ..model import ROOT, StateKind, Transition
 from ..snapshot import Snapshot
-from ..events import descriptor_matches
 from .apply import done_events, migrate_snapshot
 from .chain import MigrationError, Step
 

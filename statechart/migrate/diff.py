@@ -97,10 +97,13 @@ def diff_machines(old: Machine, new: Machine) -> MachineDiff:
 
 
 def _signature(state: State) -> set[str]:
-    """What a state does, without its name: its outgoing transitions and actions."""
-    parts = {f"on {t.label} -> {','.join(t.targets)}" for t in state.transitions}
-    parts |= {f"entry {a.text}" for b in state.entry for a in b}
-    parts |= {f"exit {a.text}" for b in state.exit for a in b}
+    """What a state does, without its name: its outgoing transitions and actions (a transition
+    back to the state itself written as such; the timers of ``after``, named after the state, left
+    out: their transitions say the same)."""
+    parts = {f"on {t.label} -> {','.join('(itself)' if x == state.id else x for x in t.targets)}"
+             for t in state.transitions}
+    parts |= {f"entry {a.text}" for b in state.entry for a in b if not a.verb.startswith("timer")}
+    parts |= {f"exit {a.text}" for b in state.exit for a in b if not a.verb.startswith("timer")}
     parts.add(f"kind {state.kind.value}")
     return parts
 

@@ -25,7 +25,12 @@ def skeleton(old: Machine, new: Machine) -> str:
         if state.kind.value == "history":
             continue
         if state_id in new.states:
-            lines.append(f"    {state_id!r}: {state_id!r},")
+            passing = next((t for t in new.states[state_id].transitions if not t.events and t.check is None), None)
+            if passing is not None:
+                lines.append(f"    {state_id!r}: {state_id!r},  # v{new.version} leaves it at once ({passing.id}): "
+                             f"map to where it leads")
+            else:
+                lines.append(f"    {state_id!r}: {state_id!r},")
         elif state_id in renames:
             lines.append(f"    {state_id!r}: {renames[state_id]!r},  # proposed: looks renamed; check it")
         else:
