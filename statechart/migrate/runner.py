@@ -120,14 +120,23 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
     backend = store.backend
     cache: dict[Any, Any] = {}
     texts = _Texts()
+    # Pass 1 shares the work: rows another process (or an in-flight send) holds are skipped, not
+    # waited for. Pass 2 sweeps from the start, waiting for locks, so a row skipped in pass 1 is
+    # never left behind; it excludes the instances this run already failed.
+    sweep = False
+    lock = backend.lock_suffix
     while True:
         batch_started = time.perf_counter()
         with backend.transaction():
             rows = backend.execute(
                 f"SELECT {_INSTANCE_COLUMNS} FROM statechart_instances WHERE machine = ? AND version < ? AND id > ? "
-                f"ORDER BY id LIMIT ?{backend.lock_suffix}", (machine, target, cursor, batch_size)).fetchall()
+                "AND id NOT IN (SELECT instance_id FROM statechart_migration_failures WHERE run_id = ?) "
+                f"ORDER BY id LIMIT ?{lock}", (machine, target, cursor, run_id, batch_size)).fetchall()
             if not rows:
-                break
+                if sweep or not lock:
+                    break
+                sweep, cursor, lock = True, "", " FOR UPDATE"
+                continue
             done_here, failed_here = _migrate_batch(store, rows, steps, target, run_id, failures, cache, texts)
             cursor = rows[-1][0]
             backend.execute("UPDATE statechart_migration_runs SET cursor = CASE WHEN cursor < ? THEN ? ELSE cursor END, "
@@ -198,8 +207,11 @@ def _migrate_batch(store: Any, rows: Sequence[Sequence[Any]], steps: Sequence[St
     new_machine: Machine = store.machine(rows[0][1], target)
     model_states = new_machine.model.states
     definition_hash = new_machine.definition_hash
+    old_states = store.machine(rows[0][1], rows[0][2]).model.states if rows else {}
     for row in rows:
         instance_id, version, revision = row[0], row[2], row[12]
+        if version != rows[0][2]:
+            old_states = store.machine(row[1], version).model.states
         snapshot, data_map = _snapshot(row, texts)
         try:
             migrated = upgrade_snapshot(store, snapshot, steps, target, instance_id, cache)
@@ -209,14 +221,16 @@ def _migrate_batch(store: Any, rows: Sequence[Sequence[Any]], steps: Sequence[St
             continue
         before, after = snapshot.configuration, migrated.configuration
         configuration_text = texts.encode(after)
-        if after == before:
+        if after == before and all(old_states[s].is_atomic == model_states[s].is_atomic for s in after):
             entered_text = row[15]
         else:
             old_entered = json.loads(row[15])
             entered = {s: old_entered.get(s, now) for s in after}
             entered_text = _ENCODE(entered)
-            state_deletes.extend((instance_id, s) for s in before - after)
-            state_inserts.extend((instance_id, s, model_states[s].is_atomic, now) for s in after - before)
+            changed = {s for s in after & before if old_states[s].is_atomic != model_states[s].is_atomic}
+            state_deletes.extend((instance_id, s) for s in (before - after) | changed)
+            state_inserts.extend((instance_id, s, model_states[s].is_atomic, entered.get(s, now))
+                                 for s in (after - before) | changed)
         data_text = row[6] if migrated.data == data_map else _ENCODE(migrated.data)
         if migrated.pending_sends == snapshot.pending_sends:
             pending_text = row[7]
@@ -231,7 +245,9 @@ def _migrate_batch(store: Any, rows: Sequence[Sequence[Any]], steps: Sequence[St
         updates.append((target, definition_hash, configuration_text, history_text, data_text, pending_text,
                         bound_text, migrated.done, revision + 1, now, entered_text, instance_id, revision))
         audits.append((instance_id, row[1], target, revision + 1, f"(migrate v{version}->v{target})", "null", "[]",
-                       texts.encode(before), configuration_text, ",".join(sorted(before)), ",".join(sorted(after)),
+                       texts.encode(before), configuration_text,
+                       ",".join(sorted(s for s in before if old_states[s].is_atomic)),
+                       ",".join(sorted(s for s in after if model_states[s].is_atomic)),
                        "migrate", "migrated", f"v{version} -> v{target}", now))
     if updates:
         backend.executemany(
@@ -255,7 +271,7 @@ def _dry_run(store: Any, machine: str, target: int, steps: Sequence[Step], batch
     cursor, migrated = "", 0
     failures: list[tuple[str, str]] = []
     changes: list[tuple[str, str, str]] = []
-    total = store.count(machine) - current
+    total = sum(store.count(machine, version=v) for v in range(1, target))
     while True:
         rows = store.backend.execute(
             f"SELECT {_INSTANCE_COLUMNS} FROM statechart_instances WHERE machine = ? AND version < ? AND id > ? "
@@ -298,4 +314,5 @@ def status(store: Any, machine: str, migrations: str | Path = "migrations") -> d
     behind = sum(n for v, n in versions.items() if v < latest)
     return {"machine": machine, "latest": latest, "versions": versions, "states": states,
             "chain": [s.name for s in chain], "behind": behind,
-            "pending_steps": [s.name for s in chain if any(v <= s.from_version for v in versions if v < latest)]}
+            "pending_steps": [s.name for s in chain if s.to_version <= latest
+                              and any(v <= s.from_version for v in versions if v < latest)]}
