@@ -27,7 +27,7 @@ from .durations import parse_duration
 from .expressions import Expression, compile_expression
 from .instance import Instance, SendResult
 from .machine import Machine
-from .model import ROOT, StateKind
+from .model import ROOT
 
 __all__ = ["Send", "Advance", "Step", "events", "event_names", "run_property", "replay", "check_invariants",
            "checked_send", "InvariantViolation", "PropertyFailure"]
