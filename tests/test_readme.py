@@ -25,23 +25,25 @@ def test_readme_has_the_two_commands_and_ci_runs_the_test_command_exactly() -> N
     commands = [line.strip() for body in blocks("bash") for line in body.splitlines() if line.strip()]
     assert len(commands) == 2
     main_job, test_command = commands
-    assert main_job.startswith("pip install -e . && statechart ")
+    assert main_job == "pip install -e . && statechart demo"
     assert test_command.startswith("pip install -e '.[test]' && python -m pytest")
     ci_lines = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()]
     assert test_command in ci_lines
 
 
-def test_readme_main_job_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_readme_main_job_runs_in_a_fresh_folder(tmp_path: Path) -> None:
     main_job = blocks("bash")[0].strip()
     command = main_job.split("&&", 1)[1].strip()  # the package is installed already
     script = Path(sys.executable).parent / "statechart"
     assert script.exists(), "the statechart console script is installed with the package"
-    env_path = f"{script.parent}:{subprocess.os.environ.get('PATH', '')}"
-    completed = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True,
-                               env={**subprocess.os.environ, "PATH": env_path}, timeout=120)
+    env = {**subprocess.os.environ, "PATH": f"{script.parent}:{subprocess.os.environ.get('PATH', '')}"}
+    completed = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True, env=env,
+                               timeout=120)
     assert completed.returncode == 0, completed.stderr + completed.stdout
-    assert "ok   machines/order/v2.yaml" in completed.stdout
-    assert "final  late, open" in completed.stdout
+    folder = tmp_path / "statechart-demo"
+    assert (folder / "demo.db").exists()
+    assert "Open:" in completed.stdout and str(folder) in completed.stdout
+    assert "Traceback" not in completed.stderr
 
 
 def test_readme_python_snippets_run_in_order(monkeypatch: pytest.MonkeyPatch) -> None:
