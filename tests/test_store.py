@@ -695,3 +695,27 @@ def test_a_store_written_by_schema_version_1_is_upgraded_in_place(store_url: str
         assert store.schema_version() == SCHEMA_VERSION == 2
         assert rows(store, "SELECT event FROM statechart_outbox") == [("kept",)]
         assert rows(store, "SELECT COUNT(*) FROM statechart_migration_runs") == [(0,)]
+
+
+def test_a_timer_this_worker_cannot_fire_is_postponed_and_does_not_block_later_ones(store_url: str) -> None:
+    clock = statechart.VirtualClock(0)
+    machine_v1 = statechart.loads(
+        "machine: pinger\nversion: 1\nstates:\n  a: {after: {1s: b}}\n  b: {}\n", "machines/pinger/v1.yaml")
+    other = statechart.loads(
+        "machine: other\nversion: 1\nstates:\n  a: {after: {2s: b}}\n  b: {}\n", "machines/other/v1.yaml")
+    with Store.open(store_url, clock=clock) as writer:
+        writer.register(machine_v1, other)
+        writer.create("pinger", id="p")
+        writer.create("other", id="o")
+    clock.advance(5)
+    with Store.open(store_url, clock=clock, timer_retry_delay=30) as worker:
+        worker.register(other)  # this worker does not know pinger
+        receipts = worker.fire_due()
+        assert [(r.instance_id, r.outcome) for r in receipts] == [("p", "postponed"), ("o", "applied")]
+        assert worker.load("o").configuration == {"b"}
+        assert worker.load("p").configuration == {"a"}
+        assert worker.due_timers() == []
+        postponed = rows(worker, "SELECT due_at FROM statechart_timers WHERE instance_id = 'p'")
+        assert postponed == [(35.0,)]
+        assert worker.audit("p")[-1]["outcome"] == "rejected"
+        assert "not registered" in worker.audit("p")[-1]["reason"]

@@ -22,6 +22,9 @@ import attrs
 from ..clock import Clock, SystemClock
 from ..errors import (
     ConcurrencyError,
+    DefinitionMismatchError,
+    EventlessLoopError,
+    SnapshotFormatError,
     DuplicateInstanceError,
     InstanceDoneError,
     InstanceNotFoundError,
@@ -33,6 +36,7 @@ from ..errors import (
     UnknownEventError,
 )
 from ..instance import Instance, SendResult
+from ..migrate.chain import MigrationError
 from ..interpreter import PendingSend
 from ..machine import Machine, load
 from ..model import ROOT
@@ -101,7 +105,7 @@ class Receipt:
 
     instance_id: str
     event: str
-    outcome: str  # "applied" | "unhandled" (rejected events raise)
+    outcome: str  # "applied" | "unhandled" | "postponed" (a timer this worker could not fire); rejected events raise
     revision: int
     configuration_before: tuple[str, ...]
     configuration_after: tuple[str, ...]
@@ -139,7 +143,7 @@ class Store:
 
     def __init__(self, backend: Backend, *, clock: Clock | None = None, retries: int = DEFAULT_RETRIES,
                  idempotency_retention: float = 7 * 86400, strict: bool = False, lazy_upgrade: bool = False,
-                 migrations: str | Path = "migrations") -> None:
+                 migrations: str | Path = "migrations", timer_retry_delay: float = 60.0) -> None:
         if retries < 1:
             raise ValueError(f"retries must be at least 1 (one attempt), not {retries}")
         self.backend = backend
@@ -150,6 +154,9 @@ class Store:
         #: Upgrade an instance below the latest registered version when an event reaches it, through
         #: the steps in ``migrations/<machine>/`` (the eager alternative is ``statechart migrate``).
         self.lazy_upgrade = lazy_upgrade
+        #: How long a timer this process cannot fire (its machine version is not registered here) waits
+        #: before it is tried again; it never blocks the timers due after it.
+        self.timer_retry_delay = timer_retry_delay
         self.migrations = Path(migrations)
         self._chains: dict[str, Any] = {}
         self.machines: dict[tuple[str, int], Machine] = {}
@@ -665,9 +672,24 @@ class Store:
                     except InstanceNotFoundError:
                         backend.execute("DELETE FROM statechart_timers WHERE instance_id = ?", (instance_id,))
                         return None
+                    except (MachineNotLoadedError, DefinitionMismatchError, EventlessLoopError, MigrationError,
+                            SnapshotFormatError) as error:
+                        # This worker cannot run this instance (say, its version is not registered here):
+                        # push the timer back and record why, so the timers due after it still fire.
+                        return self._postpone(instance_id, send_id, seq, event, str(error), actor)
             except (_Conflict, RetryableError):
                 time.sleep(random.uniform(0, 0.002 * attempt))
         return None
+
+    def _postpone(self, instance_id: str, send_id: str, seq: int, event: str, reason: str, actor: str) -> Receipt:
+        now = self.clock.now()
+        self.backend.execute("UPDATE statechart_timers SET due_at = ? WHERE instance_id = ? AND send_id = ? AND seq = ?",
+                             (now + self.timer_retry_delay, instance_id, send_id, seq))
+        stored = self.load(instance_id)
+        self._reject(stored, event, None, actor, f"timer postponed by {self.timer_retry_delay:g}s: {reason}", now)
+        configuration = tuple(sorted(stored.configuration))
+        return Receipt(instance_id, event, "postponed", stored.revision, configuration, configuration, (), (),
+                       stored.done)
 
     def run_worker(self, *, poll_interval: float = 1.0, batch: int = 100, stop: Any = None,
                    max_idle_polls: int | None = None) -> int:
