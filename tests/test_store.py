@@ -719,3 +719,30 @@ def test_a_timer_this_worker_cannot_fire_is_postponed_and_does_not_block_later_o
         assert postponed == [(35.0,)]
         assert worker.audit("p")[-1]["outcome"] == "rejected"
         assert "not registered" in worker.audit("p")[-1]["reason"]
+
+
+def test_a_finished_region_waiting_for_its_sibling_is_not_stuck(store_url: str) -> None:
+    clock = statechart.VirtualClock(0)
+    machine = statechart.loads("""
+machine: pair
+version: 1
+states:
+  both:
+    type: parallel
+    states:
+      left: {states: {l1: {on: {L: l2}}, l2: {type: final}}}
+      right: {states: {r1: {on: {R: r2}}, r2: {type: final}}}
+""", "machines/pair/v1.yaml")
+    with Store.open(store_url, clock=clock) as store:
+        store.register(machine)
+        store.create("pair", id="waiting-on-right")
+        store.send("waiting-on-right", "L")
+        clock.advance(7200)
+        stuck = store.list("pair", stuck_for=3600)
+        assert [s.id for s in stuck] == ["waiting-on-right"]          # r1 is stuck ...
+        store.send("waiting-on-right", "R")
+        assert store.count("pair", stuck_for=0) == 0                    # ... l2 and r2 are final, not stuck
+        store.create("pair", id="fresh")
+        store.send("fresh", "L")
+        clock.advance(7200)
+        assert [s.id for s in store.list("pair", stuck_for=3600)] == ["fresh"]   # only r1, not the final l2

@@ -39,7 +39,7 @@ from ..instance import Instance, SendResult
 from ..migrate.chain import MigrationError
 from ..interpreter import PendingSend
 from ..machine import Machine, load
-from ..model import ROOT
+from ..model import ROOT, StateKind
 from ..snapshot import Snapshot
 from .backends import Backend, IntegrityError, RetryableError, open_backend
 from .schema import SCHEMA_VERSION, UPGRADES, table_statements
@@ -386,9 +386,14 @@ class Store:
             if state is not None:
                 conditions.append("s.state = ?")
                 params.append(state)
-            else:  # stuck: some active leaf has not changed for that long
+            else:  # stuck: some active non-final leaf has not changed for that long
                 conditions.append("s.atomic = ?")
                 params.append(True)
+                finals = sorted({f"{name}:{state_id}" for (name, _), registered in self.machines.items()
+                                 for state_id, body in registered.states.items() if body.kind is StateKind.FINAL})
+                if finals:  # a region that finished waits for its siblings: that is not being stuck
+                    conditions.append(f"(i.machine || ':' || s.state) NOT IN ({', '.join('?' * len(finals))})")
+                    params.extend(finals)
             if stuck_for is not None:
                 conditions.append("s.entered_at <= ?")
                 params.append(self.clock.now() - stuck_for)
