@@ -250,8 +250,9 @@ class _Compiler(ActionCompiler):
                 self.check_file_name(version, doc.value_marks["version"])
         for key in ("description", "invariant"):
             self.check_text(doc, key)
+        self.root_invariant = None
         if "invariant" in doc and isinstance(doc["invariant"], str):
-            self.expression(doc["invariant"], doc.value_marks["invariant"], "invariant")
+            self.root_invariant = self.expression(doc["invariant"], doc.value_marks["invariant"], "invariant")
         python_modules = self.load_modules(doc["python"], doc.value_marks["python"]) if "python" in doc else ()
 
         states = doc.get("states")
@@ -425,7 +426,7 @@ class _Compiler(ActionCompiler):
         built[ROOT] = State(
             id=ROOT, kind=StateKind.COMPOUND, parent=ROOT, children=tuple(self.children[ROOT]),
             order=-1, depth=0, ancestors=(), initial=root_initial, entry=(), exit=(), transitions=(),
-            invariant=doc.get("invariant"), location=self.location(doc.mark),
+            invariant=doc.get("invariant"), invariant_check=self.root_invariant, location=self.location(doc.mark),
         )
         for state_id, (body, kind, parent, mark) in self.raw_states.items():
             built[state_id] = self.state(state_id, body, kind, parent, mark)
@@ -438,8 +439,10 @@ class _Compiler(ActionCompiler):
                           f"{_article(kind.value)} state accepts only: {', '.join(STATE_KEYS[kind])}")
         for key in ("description", "invariant"):
             self.check_text(body, key)
+        invariant_check = None
         if "invariant" in body and isinstance(body["invariant"], str):
-            self.expression(body["invariant"], body.value_marks["invariant"], f"invariant of {state_id!r}")
+            invariant_check = self.expression(body["invariant"], body.value_marks["invariant"],
+                                              f"invariant of {state_id!r}")
         children = tuple(self.children[state_id])
         parent_kind = self.raw_states[parent][1] if parent != ROOT else StateKind.COMPOUND
         entry: list[tuple[Action, ...]] = []
@@ -500,6 +503,7 @@ class _Compiler(ActionCompiler):
             done_data=done_data,
             done_data_spec=copy_json(body.get("done_data")),
             invariant=body.get("invariant"),
+            invariant_check=invariant_check,
             description=body.get("description"),
             location=self.location(mark),
             data_init=data_init,

@@ -21,6 +21,7 @@ __all__ = [
     "UnhandledEventError",
     "EventlessLoopError",
     "InstanceDoneError",
+    "InvariantViolationError",
     "StoreError",
     "InstanceNotFoundError",
     "DuplicateInstanceError",
@@ -137,6 +138,19 @@ class InstanceDoneError(StatechartError):
             f"cannot process {event!r}: the instance has finished in "
             f"{{{', '.join(sorted(self.configuration))}}}"
         )
+
+
+class InvariantViolationError(StatechartError):
+    """Checked mode: after a macrostep an invariant of the machine or an active state does not hold."""
+
+    def __init__(self, state: str, expression: str, events: Iterable[str], detail: str = "is false") -> None:
+        self.state = state
+        self.expression = expression
+        self.events = tuple(events)
+        self.detail = detail
+        where = "the machine's invariant" if state == "$root" else f"the invariant of {state!r}"
+        super().__init__(f"{where} `{expression}` {detail} after the events {', '.join(self.events)}; "
+                         "the step was not applied")
 
 
 class StoreError(StatechartError):

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any, Mapping
 import attrs
 
 from .clock import Clock, VirtualClock
-from .errors import InstanceDoneError, UnhandledEventError, UnknownEventError
+from .errors import InstanceDoneError, InvariantViolationError, UnhandledEventError, UnknownEventError
 from .events import Event
 from .interpreter import ActionContext, Effect, Macrostep, PendingSend, Status
+from .model import ROOT
 from .snapshot import Snapshot
 
 if TYPE_CHECKING:
@@ -66,7 +67,8 @@ class SendResult:
 class Instance:
     """One running instance of a :class:`Machine`."""
 
-    def __init__(self, machine: "Machine", status: Status, clock: Clock, strict: bool, session_id: str) -> None:
+    def __init__(self, machine: "Machine", status: Status, clock: Clock, strict: bool, session_id: str,
+                 checked: bool = False) -> None:
         self.machine = machine
         self._status = status
         self.clock = clock
@@ -75,11 +77,15 @@ class Instance:
         self._system = {"_sessionid": session_id, "_name": machine.name,
                         "_ioprocessors": {"scxml": {"location": f"#_scxml_{session_id}"}}}
         self.initial_result: SendResult | None = None
+        #: Checked mode: every macrostep verifies the invariants of the machine and the active states,
+        #: and a violation rejects the step (InvariantViolationError names the events that led to it).
+        self.checked = checked
+        self.events_sent: list[str] = []
 
     @classmethod
     def _started(cls, machine: "Machine", status: Status, record: Macrostep, ctx: ActionContext, clock: Clock,
-                 strict: bool, session_id: str) -> "Instance":
-        instance = cls(machine, Status(frozenset(), {}, {}, (), False, 0), clock, strict, session_id)
+                 strict: bool, session_id: str, checked: bool = False) -> "Instance":
+        instance = cls(machine, Status(frozenset(), {}, {}, (), False, 0), clock, strict, session_id, checked)
         instance.initial_result = instance._settle("", None, instance._status, status, record, ctx)
         return instance
 
@@ -189,6 +195,21 @@ class Instance:
             raise TypeError("advance() and fast_forward() need an instance started with clock=VirtualClock()")
         return self.clock
 
+    def _check_invariants(self, after: Status, event: str) -> None:
+        label = event or "(start)"
+        contains = after.configuration.__contains__
+        for state_id, text, expression in self.machine.invariants:
+            if state_id != ROOT and state_id not in after.configuration:
+                continue
+            try:
+                holds = expression.evaluate(after.data, None, contains, self._system)
+                detail = "is false"
+            except Exception as error:  # noqa: BLE001 - an invariant that cannot be evaluated fails
+                holds, detail = False, f"could not be evaluated ({type(error).__name__}: {error})"
+            if not holds:
+                raise InvariantViolationError(state_id, text or "", [*self.events_sent, label], detail)
+        self.events_sent.append(label)
+
     def fire(self, send_id: str, seq: int | None = None) -> SendResult | None:
         """Fire one pending delayed send now, whatever the clock says (a durable timer store
         decides when). Returns None when no such send is pending any more (cancelled or fired)."""
@@ -210,6 +231,8 @@ class Instance:
                 ctx: ActionContext) -> SendResult:
         """Process the zero-delay sends to self that the step queued, then commit it all at once."""
         if not ctx._immediate:  # the common case: one macrostep
+            if self.checked:
+                self._check_invariants(after, event)
             self._status = after
             return SendResult(
                 event, data, record.handled, before.configuration, after.configuration, (record,),
@@ -231,6 +254,8 @@ class Instance:
             steps += len(next_record.microsteps)
             if steps > engine.microstep_limit:  # zero-delay sends that keep sending: nothing committed
                 raise engine._loop_error(record.event, [m for r in records for m in r.microsteps])
+        if self.checked:
+            self._check_invariants(after, event)
         self._status = after
         return SendResult(
             event=event, data=data, handled=record.handled,

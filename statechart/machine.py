@@ -26,6 +26,9 @@ class Machine:
     def __init__(self, model: MachineModel, *, microstep_limit: int = DEFAULT_MICROSTEP_LIMIT) -> None:
         self.model = model
         self.engine = Engine(model, microstep_limit=microstep_limit)
+        #: (state id, text, compiled expression) of every invariant, for checked mode; ROOT = the machine's.
+        self.invariants = tuple((sid, s.invariant, s.invariant_check) for sid, s in model.states.items()
+                                if s.invariant_check is not None)
 
     @property
     def name(self) -> str:
@@ -48,6 +51,7 @@ class Machine:
         return f"<Machine {self.name} v{self.version} ({len(self.model.states) - 1} states)>"
 
     def start(self, data: Mapping[str, Any] | None = None, *, clock: Clock | None = None, strict: bool = False,
+              checked: bool = False,
               session_id: str | None = None) -> "Instance":
         """Create an instance: initial data (overridden by ``data``), then the initial macrostep."""
         from .instance import Instance
@@ -60,10 +64,10 @@ class Machine:
         if data:
             ctx.data.update(data)
         status, record, ctx = self.engine.start(ctx)
-        return Instance._started(self, status, record, ctx, clock, strict, session_id)
+        return Instance._started(self, status, record, ctx, clock, strict, session_id, checked)
 
     def restore(self, snapshot: Snapshot | Mapping[str, Any] | str, *, clock: Clock | None = None,
-                strict: bool = False) -> "Instance":
+                strict: bool = False, checked: bool = False) -> "Instance":
         """Continue an instance from a snapshot; runs no action. The definition must be the same."""
         from .instance import Instance
 
@@ -85,7 +89,7 @@ class Machine:
                         tuple(sorted(snapshot.pending_sends, key=lambda p: (p.due, p.seq))),
                         snapshot.done, snapshot.send_counter, snapshot.bound_states)
         session_id = snapshot.session_id or uuid.uuid4().hex
-        return Instance(self, status, clock or SystemClock(), strict, session_id)
+        return Instance(self, status, clock or SystemClock(), strict, session_id, checked)
 
     def is_legal(self, configuration: frozenset[str]) -> list[str]:
         """Why ``configuration`` is not a legal configuration of this machine ([] when it is)."""

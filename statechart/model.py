@@ -127,6 +127,7 @@ class State:
     location: Location | None = attrs.field(eq=False, default=None)
     data_init: Callable[[Any], Any] | None = attrs.field(eq=False, repr=False, default=None)
     data_spec: Any = None  # the state's own `data` (SCXML <datamodel> inside a state)
+    invariant_check: Any = attrs.field(eq=False, repr=False, default=None)  # the compiled invariant
 
     @property
     def is_atomic(self) -> bool:
