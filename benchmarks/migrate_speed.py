@@ -111,6 +111,15 @@ def real_runner(url: str, processes: int) -> tuple[float, int]:
     return migrated / elapsed, max(r[2] for r in results)
 
 
+def _drop(postgres: str | None, url: str) -> None:
+    """Remove a benchmark's PostgreSQL schema (SQLite files go with the temporary folder)."""
+    if postgres and url.startswith("postgresql") and "%3D" in url:
+        import psycopg
+
+        with psycopg.connect(postgres, autocommit=True) as connection:
+            connection.execute(f"DROP SCHEMA {url.rsplit('%3D', 1)[1]} CASCADE")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=1_000_000)
@@ -133,10 +142,12 @@ def main() -> None:
             baseline_url = fresh_url()
             populate(baseline_url, args.count)
             bare = bare_loop(baseline_url)
+            _drop(args.postgres, baseline_url)
             for processes in args.processes:
                 url = fresh_url()
                 populate(url, args.count)
                 rate, peak = real_runner(url, processes)
+                _drop(args.postgres, url)
                 print(f"{name}: {args.count:,} instances, {processes} process(es): runner {rate:,.0f}/s, "
                       f"bare loop {bare:,.0f}/s, ratio {rate / bare:.2f}, peak RSS {peak / 1024:.0f} MiB")
 
