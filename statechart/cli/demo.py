@@ -6,7 +6,7 @@ from __future__ import annotations
 import click
 
 from ..demo import run_demo
-from .migrations import _Progress
+from .migrations import Progress
 
 __all__ = ["demo_command"]
 
@@ -27,4 +27,4 @@ def demo_command(folder: str | None, instances: int, seed: int) -> None:
       statechart demo
       statechart demo --folder /tmp/sc-demo --instances 10000
     """
-    run_demo(folder, instances, click.echo, progress=_Progress, seed=seed)
+    run_demo(folder, instances, click.echo, progress=Progress, seed=seed)

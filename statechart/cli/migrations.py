@@ -25,7 +25,7 @@ from ..migrate.check import DEFAULT_LIMIT, check_step, random_walk_check
 from ..migrate.diff import diff_machines, rename_candidates
 from ..migrate.runner import MigrationSummary, migrate, plan, status
 from ..migrate.skeleton import skeleton
-from .store import _dump, _opened, _table, store_options
+from .store import dump, opened, table, store_options
 
 __all__ = ["makemigration_command", "migrations_group", "diff_command", "migrate_command"]
 
@@ -105,7 +105,7 @@ def diff_command(old_file: str, new_file: str, as_json: bool) -> None:
     difference = diff_machines(old, new)
     renames = rename_candidates(old, new)
     if as_json:
-        _dump({"old": {"file": old_file, "machine": old.name, "version": old.version},
+        dump({"old": {"file": old_file, "machine": old.name, "version": old.version},
                "new": {"file": new_file, "machine": new.name, "version": new.version},
                "states_added": list(difference.states_added), "states_removed": list(difference.states_removed),
                "states_changed": [{"state": s, "change": why} for s, why in difference.states_changed],
@@ -249,7 +249,7 @@ def migrations_check_command(name: str, walks: int, limit: int, seed: int, as_js
         reports.append((step, report, walk_problems))
     ok = not problems and all(r.ok and not w for _, r, w in reports)
     if as_json:
-        _dump({"machine": name, "ok": ok, "problems": problems, "steps": [
+        dump({"machine": name, "ok": ok, "problems": problems, "steps": [
             {"step": step.name, "file": str(step.path), "from_version": step.from_version,
              "to_version": step.to_version, "configurations": report.configurations,
              "exhaustive": report.exhaustive, "findings": [_finding_document(f) for f in report.findings],
@@ -309,11 +309,11 @@ def migrations_status_command(name: str, check_current: bool, as_json: bool, sto
       statechart migrations status delivery --check     # in a deploy pipeline
     """
     _explicit_folder("migrations_dir", migrations_dir)
-    with _opened(store_url, machines_dir) as store:
+    with opened(store_url, machines_dir) as store:
         found = status(store, name, migrations_dir)
     latest, behind = found["latest"], found["behind"]
     if as_json:
-        _dump({**found, "versions": {str(v): n for v, n in found["versions"].items()},
+        dump({**found, "versions": {str(v): n for v, n in found["versions"].items()},
                "states": [{"version": v, "state": s, "instances": n} for v, s, n in found["states"]],
                "current": behind == 0})
     else:
@@ -326,12 +326,12 @@ def migrations_status_command(name: str, check_current: bool, as_json: bool, sto
         else:
             click.echo(f"chain: no steps in {Path(migrations_dir) / name}/")
         click.echo(click.style("instances", bold=True))
-        _table(("VERSION", "INSTANCES", ""),
+        table(("VERSION", "INSTANCES", ""),
                [(f"v{v}", n, "current" if v == latest else (f"{latest - v} version(s) behind" if v < latest
                                                                else "newer than the latest registered"))
                 for v, n in found["versions"].items()], right=(1,))
         click.echo(click.style("states", bold=True))
-        _table(("VERSION", "STATE", "INSTANCES"), [(f"v{v}", s, n) for v, s, n in found["states"]], right=(2,))
+        table(("VERSION", "STATE", "INSTANCES"), [(f"v{v}", s, n) for v, s, n in found["states"]], right=(2,))
         if behind:
             click.echo(f"pending: {', '.join(found['pending_steps']) or '(no step)'}; {behind} instance(s) below "
                        f"v{latest}: run `statechart migrate {name}`")
@@ -344,7 +344,7 @@ def migrations_status_command(name: str, check_current: bool, as_json: bool, sto
 
 
 # -- migrate ------------------------------------------------------------------------------------------------
-class _Progress:
+class Progress:
     """A click progress bar on stderr, drawn only on a terminal, with the rate and ETA."""
 
     def __init__(self, label: str) -> None:
@@ -411,7 +411,7 @@ def migrate_command(name: str, to_version: int | None, batch_size: int, max_rate
       statechart migrate delivery --batch-size 500 --max-rate 2000 --store postgresql://app@db/app
     """
     _explicit_folder("migrations_dir", migrations_dir)
-    with _opened(store_url, machines_dir) as store:
+    with opened(store_url, machines_dir) as store:
         if to_version is not None:
             store.machine(name, to_version)  # an unknown target fails here, naming what is registered
         if show_plan:
@@ -420,7 +420,7 @@ def migrate_command(name: str, to_version: int | None, batch_size: int, max_rate
                                                                           default=target), target + 1)}
             _print_plan(name, target, steps, counts, as_json)
             return
-        progress = _Progress(f"{'checking' if dry_run else 'migrating'} {name}")
+        progress = Progress(f"{'checking' if dry_run else 'migrating'} {name}")
         try:
             summary = migrate(store, name, to_version, migrations=migrations_dir, batch_size=batch_size,
                               max_rate=max_rate, dry_run=dry_run, fail_fast=fail_fast, resume=resume,
@@ -428,7 +428,7 @@ def migrate_command(name: str, to_version: int | None, batch_size: int, max_rate
         finally:
             progress.close()
     if as_json:
-        _dump(_summary_document(summary))
+        dump(_summary_document(summary))
     else:
         _print_summary(summary, fail_fast)
     if summary.failed:
@@ -437,7 +437,7 @@ def migrate_command(name: str, to_version: int | None, batch_size: int, max_rate
 
 def _print_plan(name: str, target: int, steps: list[Step], counts: dict[int, int], as_json: bool) -> None:
     if as_json:
-        _dump({"machine": name, "to_version": target,
+        dump({"machine": name, "to_version": target,
                "steps": [{"step": s.name, "file": str(s.path), "from_version": s.from_version,
                           "to_version": s.to_version, "instances": counts.get(s.from_version, 0),
                           "timers": s.timers, "states": "STATES" if s.states is not None else "map_state",

@@ -13,7 +13,7 @@ from ..migrate.chain import load_step
 from ..model import ROOT, StateKind
 from ..render import render_dot, render_file, render_mermaid, render_migration_dot
 from ..snapshot import Snapshot
-from .store import _opened
+from .store import opened
 
 __all__ = ["render_command", "render_migration_command"]
 
@@ -90,7 +90,7 @@ def render_command(file: str, output: str, no_actions: bool, snapshot_file: str 
             raise StatechartError(f"cannot read {snapshot_file}: {error}") from None
         configuration, data = snapshot.configuration, snapshot.data
     if instance_id or counts:
-        with _opened(store_url, machines_dir, register=False) as store:
+        with opened(store_url, machines_dir, register=False) as store:
             store.register(machine)
             if instance_id:
                 stored = store.load(instance_id)
@@ -149,7 +149,7 @@ def render_migration_command(name: str, old_version: int, new_version: int, outp
     step = load_step(step_file, name)
     heat = None
     if store_url:
-        with _opened(store_url, machines_dir, register=False) as store:
+        with opened(store_url, machines_dir, register=False) as store:
             store.register(old, new)
             heat = {k: v for k, v in _counts(store, name, old_version, old.model.states).items() if v}
     render_file(render_migration_dot(old, new, step, counts=heat), output)

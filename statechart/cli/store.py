@@ -55,7 +55,7 @@ def store_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @contextmanager
-def _opened(store_url: str, machines_dir: str, *, register: bool = True, strict: bool = False) -> Iterator[Store]:
+def opened(store_url: str, machines_dir: str, *, register: bool = True, strict: bool = False) -> Iterator[Store]:
     """The store at ``store_url`` with the machines of ``machines_dir`` registered; closed afterwards."""
     path = Path(machines_dir)
     if register and not path.exists():
@@ -81,7 +81,7 @@ def _parse_json(text: str, option: str) -> Any:
                                  param_hint=f"'{option}'") from None
 
 
-def _dump(document: Any) -> None:
+def dump(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
 
 
@@ -106,7 +106,7 @@ def _timestamp(moment: float) -> str:
         return f"t={moment:g}"
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, right: Sequence[int] = (),
+def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, right: Sequence[int] = (),
            indent: str = "  ") -> None:
     """Plain aligned columns; ``right``: indexes of right-aligned (numeric) columns."""
     if not rows:
@@ -192,15 +192,15 @@ def instances_list_command(machine: str | None, version: int | None, state: str 
     Example:
       statechart instances list --machine order --stuck-for 2h --json
     """
-    with _opened(store_url, machines_dir) as store:
+    with opened(store_url, machines_dir) as store:
         found = store.list(machine, version=version, state=state, stuck_for=stuck_for, limit=limit, after=after)
         seen: set[str] = set()
         unique = [i for i in found if not (i.id in seen or seen.add(i.id))]  # type: ignore[func-returns-value]
         if as_json:
-            _dump([_instance_document(store, i) for i in unique])
+            dump([_instance_document(store, i) for i in unique])
             return
         now = store.clock.now()
-        _table(("ID", "MACHINE", "STATE", "REVISION", "UPDATED"),
+        table(("ID", "MACHINE", "STATE", "REVISION", "UPDATED"),
                [(i.id, f"{i.machine} v{i.version}", ", ".join(_leaves(store, i)) + (" (done)" if i.done else ""),
                  i.revision, f"{_human(now - i.updated_at)} ago") for i in unique], right=(3,), indent="")
 
@@ -219,12 +219,12 @@ def instances_show_command(instance_id: str, audit_rows: int, as_json: bool, sto
     Example:
       statechart instances show order-1 --json
     """
-    with _opened(store_url, machines_dir) as store:
+    with opened(store_url, machines_dir) as store:
         stored = store.load(instance_id)
         audit = store.audit(instance_id)
         latest = audit[-audit_rows:] if audit_rows else []
         if as_json:
-            _dump({**_instance_document(store, stored), "audit": latest, "audit_total": len(audit)})
+            dump({**_instance_document(store, stored), "audit": latest, "audit_total": len(audit)})
             return
         now = store.clock.now()
         leaves = _leaves(store, stored)
@@ -243,10 +243,10 @@ def instances_show_command(instance_id: str, audit_rows: int, as_json: bool, sto
         click.echo(click.style("timers", bold=True))
         pending = sorted(stored.pending_sends, key=lambda p: (p.due, p.seq))
         when = [f"{_timestamp(p.due)} ({'in ' + _human(p.due - now) if p.due > now else 'due'})" for p in pending]
-        _table(("EVENT", "ID", "DUE"), [(p.event, p.id, w) for p, w in zip(pending, when)])
+        table(("EVENT", "ID", "DUE"), [(p.event, p.id, w) for p, w in zip(pending, when)])
         click.echo(click.style("audit", bold=True) + (f" (latest {len(latest)} of {len(audit)})"
                                                        if len(latest) < len(audit) else ""))
-        _table(("REV", "EVENT", "OUTCOME", "TO", "ACTOR", "AT"),
+        table(("REV", "EVENT", "OUTCOME", "TO", "ACTOR", "AT"),
                [(r["revision"], r["event"], r["outcome"] + (f": {r['reason']}" if r["reason"] else ""),
                  ", ".join(r["configuration_after"]), r["actor"] or "-", _timestamp(r["created_at"]))
                 for r in latest], right=(0,))
@@ -269,10 +269,10 @@ def instances_create_command(machine: str, instance_id: str | None, data_text: s
       statechart instances create order --id order-1 --data '{"total": 0}' --actor ops
     """
     data = _json_object(data_text, "--data")
-    with _opened(store_url, machines_dir) as store:
+    with opened(store_url, machines_dir) as store:
         stored = store.create(machine, data, id=instance_id, version=version, actor=actor)
         if as_json:
-            _dump(_instance_document(store, stored))
+            dump(_instance_document(store, stored))
             return
         click.echo(f"created {click.style(stored.id, bold=True)} ({stored.machine} v{stored.version}) in "
                    f"{', '.join(_leaves(store, stored))}" + (" (done)" if stored.done else ""))
@@ -314,10 +314,10 @@ def send_command(instance_id: str, event: str, data_text: str | None, idempotenc
       statechart instances send order-1 CHECKOUT --json
     """
     data = _parse_json(data_text, "--data") if data_text is not None else None
-    with _opened(store_url, machines_dir, strict=strict) as store:
+    with opened(store_url, machines_dir, strict=strict) as store:
         receipt = store.send(instance_id, event, data, idempotency_key=idempotency_key, actor=actor)
     if as_json:
-        _dump({**receipt.to_dict(), "replayed": receipt.replayed})
+        dump({**receipt.to_dict(), "replayed": receipt.replayed})
     else:
         _print_receipt(receipt)
 
@@ -335,7 +335,7 @@ def instances_delete_command(instance_id: str, store_url: str, machines_dir: str
     Example:
       statechart instances delete order-1
     """
-    with _opened(store_url, machines_dir, register=False) as store:
+    with opened(store_url, machines_dir, register=False) as store:
         store.delete(instance_id)
     click.echo(f"deleted {instance_id}")
 
@@ -359,7 +359,7 @@ def worker_command(poll: float, batch: int, once: bool, store_url: str, machines
       statechart worker --once          # from cron
     """
     fired = 0
-    with _opened(store_url, machines_dir) as store:
+    with opened(store_url, machines_dir) as store:
         try:
             while True:
                 receipts = store.fire_due(batch)
@@ -404,13 +404,13 @@ def outbox_list_command(limit: int, after_id: int | None, as_json: bool, store_u
     Example:
       statechart outbox list --limit 10 --json
     """
-    with _opened(store_url, machines_dir, register=False) as store:
+    with opened(store_url, machines_dir, register=False) as store:
         events = store.outbox.pending(limit, after_id)
         now = store.clock.now()
     if as_json:
-        _dump([e.to_dict() for e in events])
+        dump([e.to_dict() for e in events])
         return
-    _table(("ID", "INSTANCE", "MACHINE", "EVENT", "DATA", "WAITING"),
+    table(("ID", "INSTANCE", "MACHINE", "EVENT", "DATA", "WAITING"),
            [(e.id, e.instance_id, e.machine, e.event, json.dumps(e.data, ensure_ascii=False),
              _human(now - e.created_at)) for e in events], right=(0,), indent="")
 
@@ -425,7 +425,7 @@ def outbox_publish_command(ids: tuple[int, ...], store_url: str, machines_dir: s
     Example:
       statechart outbox publish 17 18 19
     """
-    with _opened(store_url, machines_dir, register=False) as store:
+    with opened(store_url, machines_dir, register=False) as store:
         known = {e.id for e in store.outbox.events(ids)}
         missing = sorted(set(ids) - known)
         if missing:
@@ -445,11 +445,11 @@ def outbox_lag_command(as_json: bool, store_url: str, machines_dir: str) -> None
     Example:
       statechart outbox lag --json
     """
-    with _opened(store_url, machines_dir, register=False) as store:
+    with opened(store_url, machines_dir, register=False) as store:
         lag = store.outbox.lag()
         waiting = store.outbox.count(False)
     if as_json:
-        _dump({"lag_seconds": lag, "unpublished": waiting})
+        dump({"lag_seconds": lag, "unpublished": waiting})
     else:
         click.echo(f"lag {_human(lag)} ({lag:.3f}s), {waiting} unpublished")
 
@@ -473,14 +473,14 @@ def metrics_command(machine: str | None, window: float | None, stuck_after: floa
     """
     if window is not None and window <= 0:
         raise click.BadParameter("must be longer than 0s", param_hint="'--window'")
-    with _opened(store_url, machines_dir) as store:
+    with opened(store_url, machines_dir) as store:
         metrics = store.metrics(machine=machine, window=window, stuck_after=stuck_after)
     if as_json:
-        _dump(metrics.to_dict())
+        dump(metrics.to_dict())
         return
     heading = _heading
     heading("instances")
-    _table(("MACHINE", "VERSION", "INSTANCES", "ACTIVE", "DONE"),
+    table(("MACHINE", "VERSION", "INSTANCES", "ACTIVE", "DONE"),
            [(p.machine, p.version, p.instances, p.active, p.done) for p in metrics.instances], right=(1, 2, 3, 4))
     events = metrics.events
     heading(f"events ({'last ' + _human(window) if window else 'all time'})")
@@ -488,14 +488,14 @@ def metrics_command(machine: str | None, window: float | None, stuck_after: floa
     click.echo(f"  {events.total} events{rate}: {events.applied} applied, {events.unhandled} unhandled, "
                f"{events.rejected} rejected; illegal rate {events.illegal_rate:.1%}")
     heading("transitions")
-    _table(("MACHINE", "FROM", "TO", "COUNT"),
+    table(("MACHINE", "FROM", "TO", "COUNT"),
            [(t.machine, t.from_states, t.to_states, t.count) for t in metrics.transitions], right=(3,))
     heading("time in state")
-    _table(("MACHINE", "STATE", "INSTANCES", "MEAN", "MAX"),
+    table(("MACHINE", "STATE", "INSTANCES", "MEAN", "MAX"),
            [(t.machine, t.state, t.count, _human(t.mean_seconds), _human(t.max_seconds))
             for t in metrics.time_in_state], right=(2,))
     heading(f"stuck (in a non-final state for {_human(stuck_after)} or more): {metrics.stuck_instances} instance(s)")
-    _table(("MACHINE", "STATE", "INSTANCES", "LONGEST", "OLDEST"),
+    table(("MACHINE", "STATE", "INSTANCES", "LONGEST", "OLDEST"),
            [(s.machine, s.state, s.count, _human(s.max_seconds), ", ".join(s.oldest)) for s in metrics.stuck],
            right=(2,))
     heading("outbox")

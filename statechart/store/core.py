@@ -311,8 +311,12 @@ class Store:
         for instance_id in ids:
             if self.backend.execute("SELECT 1 FROM statechart_instances WHERE id = ?", (instance_id,)).fetchone():
                 return instance_id
-        seen: set[str] = set()
-        return next((i for i in ids if i in seen or seen.add(i)), None)  # type: ignore[func-returns-value]
+        seen: set[str] = set()  # not stored yet: then the batch itself names an id twice
+        for instance_id in ids:
+            if instance_id in seen:
+                return instance_id
+            seen.add(instance_id)
+        return None
 
     def _write_side_rows(self, states: list[tuple], audits: list[tuple], outbox: list[tuple],
                          timers: list[tuple]) -> None:
