@@ -14,7 +14,7 @@ import attrs
 from .clock import Clock, VirtualClock
 from .errors import InstanceDoneError, InvariantViolationError, UnhandledEventError, UnknownEventError
 from .events import Event
-from .interpreter import ActionContext, Effect, Macrostep, PendingSend, Status
+from .interpreter import ActionContext, Effect, Macrostep, PendingSend, Status, system_variables
 from .model import ROOT
 from .snapshot import Snapshot
 
@@ -74,8 +74,7 @@ class Instance:
         self.clock = clock
         self.strict = strict
         self.session_id = session_id
-        self._system = {"_sessionid": session_id, "_name": machine.name,
-                        "_ioprocessors": {"scxml": {"location": f"#_scxml_{session_id}"}}}
+        self._system = system_variables(machine.name, session_id)
         self.initial_result: SendResult | None = None
         #: Checked mode: every macrostep verifies the invariants of the machine and the active states,
         #: and a violation rejects the step (InvariantViolationError names the events that led to it).

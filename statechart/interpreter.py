@@ -126,6 +126,12 @@ class Macrostep(NamedTuple):
         return tuple(line for step in self.microsteps for line in step.trace)
 
 
+def system_variables(machine_name: str, session_id: str) -> dict[str, Any]:
+    """SCXML's read-only system variables, as expressions see them (built once per instance)."""
+    return {"_sessionid": session_id, "_name": machine_name,
+            "_ioprocessors": {"scxml": {"location": f"#_scxml_{session_id}"}}}
+
+
 class ActionContext:
     """What actions and guards see during one macrostep; named Python actions receive it.
 

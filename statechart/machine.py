@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 from .clock import Clock, SystemClock
 from .compile import compile_machine
 from .errors import DefinitionMismatchError, LoadError, Problem, SnapshotFormatError
-from .interpreter import DEFAULT_MICROSTEP_LIMIT, ActionContext, Engine, Status
+from .interpreter import DEFAULT_MICROSTEP_LIMIT, ActionContext, Engine, Status, system_variables
 from .model import ROOT, MachineModel, State, StateKind
 from .snapshot import Snapshot
 from .yaml_loader import parse_yaml
@@ -58,7 +58,7 @@ class Machine:
 
         clock = clock or SystemClock()
         session_id = session_id or uuid.uuid4().hex
-        system = _system_variables(self.name, session_id)
+        system = system_variables(self.name, session_id)
         ctx = ActionContext(self.model, {}, system, clock.now(), (), 0)
         self.model.initial_data(ctx)
         if data:
@@ -118,11 +118,6 @@ def legal_configuration_problems(model: MachineModel, configuration: frozenset[s
             missing = [c for c in children if c not in active]
             problems.append(f"parallel {state_id!r} is missing regions {', '.join(missing)}")
     return problems
-
-
-def _system_variables(name: str, session_id: str) -> dict[str, Any]:
-    return {"_sessionid": session_id, "_name": name,
-            "_ioprocessors": {"scxml": {"location": f"#_scxml_{session_id}"}}}
 
 
 def loads(text: str, file: str = "<string>", *, actions: Mapping[str, Callable] | None = None,

@@ -405,11 +405,7 @@ class _Importer:
         eventless_last = all(event is None for event, _ in regular[len(evented):])
         if contiguous and eventless_last:
             if groups:
-                on = LocatedMap(state.mark)
-                for event, group in groups.items():
-                    on[event] = self.short_list(state, group)
-                    on.key_marks[event] = on.value_marks[event] = group[0].mark
-                items.append(("on", on))
+                items.append(("on", self.grouped(state, groups)))
             if eventless:
                 items.append(("always", self.short_list(state, eventless)))
         else:
@@ -428,14 +424,18 @@ class _Importer:
                 ordered.append(with_event)
             items.append(("transitions", self.sequence(state, ordered)))
         if after:
-            timers = LocatedMap(state.mark)
-            for duration, group in after.items():
-                timers[duration] = self.short_list(state, group)
-                timers.key_marks[duration] = timers.value_marks[duration] = group[0].mark
-            items.append(("after", timers))
+            items.append(("after", self.grouped(state, after)))
         if on_done:
             items.append(("on_done", self.short_list(state, on_done)))
         return items
+
+    def grouped(self, state: _Element, groups: dict[str, list[LocatedMap]]) -> LocatedMap:
+        """Key (event or duration) -> its transitions, each key located at its first transition."""
+        result = LocatedMap(state.mark)
+        for key, group in groups.items():
+            result[key] = self.short_list(state, group)
+            result.key_marks[key] = result.value_marks[key] = group[0].mark
+        return result
 
     def short_list(self, state: _Element, transitions: list[LocatedMap]) -> Any:
         """One transition or a list of them, a transition with nothing but a target as its target."""

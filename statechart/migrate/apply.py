@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 from ..events import Event
-from ..interpreter import ActionContext, PendingSend, _PlanBuilder
+from ..interpreter import ActionContext, PendingSend, _PlanBuilder, system_variables
 from ..jsonvalues import check_json, copy_json
 from ..machine import Machine, legal_configuration_problems
 from ..model import ROOT, StateKind
@@ -192,8 +192,7 @@ def _check_at_rest(new: Machine, configuration: frozenset[str], data: dict[str, 
     """A stored instance is always at rest: no eventless transition enabled, no done event waiting
     for a transition that takes it. A migration runs none, so a mapping onto a state that would be
     left at once is refused."""
-    ctx = ActionContext(new.model, dict(data), {"_sessionid": instance_id, "_name": new.name,
-                                                 "_ioprocessors": {}}, 0.0, (), 0)
+    ctx = ActionContext(new.model, dict(data), system_variables(new.name, instance_id), 0.0, (), 0)
     ctx.In = configuration.__contains__
     enabled, _ = new.engine.select_transitions(configuration, None, ctx, {})
     if enabled:
