@@ -3,71 +3,92 @@
     machine = statechart.load("machines/order/v2.yaml")
     instance = machine.start()
     result = instance.send("CHECKOUT")
+
+The names below are imported on first use (PEP 562), so ``import statechart`` and the
+``statechart`` command start fast: a command that only prints its help never pays for the
+compiler, the store or the snapshot converter.
 """
 
-from .clock import Clock, SystemClock, VirtualClock
-from .errors import (
-    DefinitionMismatchError,
-    EventlessLoopError,
-    InstanceDoneError,
-    InvariantViolationError,
-    LoadError,
-    Problem,
-    SnapshotFormatError,
-    StatechartError,
-    UnhandledEventError,
-    UnknownEventError,
-    StoreError,
-    InstanceNotFoundError,
-    DuplicateInstanceError,
-    MachineNotLoadedError,
-    ConcurrencyError,
-    IdempotencyConflictError,
-    PayloadError,
-    StoreSchemaError,
-)
-from .events import Event
-from .instance import Instance, SendResult
-from .interpreter import ActionContext, Effect, PendingSend
-from .machine import Machine, load, loads
-from .snapshot import Snapshot
-from .store import Receipt, Store, StoredInstance
+from __future__ import annotations
 
-__all__ = [
-    "load",
-    "loads",
-    "Machine",
-    "Instance",
-    "SendResult",
-    "Snapshot",
-    "Store",
-    "StoredInstance",
-    "Receipt",
-    "Event",
-    "Effect",
-    "PendingSend",
-    "ActionContext",
-    "Clock",
-    "SystemClock",
-    "VirtualClock",
-    "StatechartError",
-    "LoadError",
-    "Problem",
-    "DefinitionMismatchError",
-    "SnapshotFormatError",
-    "UnknownEventError",
-    "UnhandledEventError",
-    "EventlessLoopError",
-    "InstanceDoneError",
-    "InvariantViolationError",
-    "StoreError",
-    "InstanceNotFoundError",
-    "DuplicateInstanceError",
-    "MachineNotLoadedError",
-    "ConcurrencyError",
-    "IdempotencyConflictError",
-    "PayloadError",
-    "StoreSchemaError",
-]
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+if TYPE_CHECKING:  # the same names, for type checkers and editors
+    from .clock import Clock, SystemClock, VirtualClock
+    from .errors import (
+        ConcurrencyError,
+        DefinitionMismatchError,
+        DuplicateInstanceError,
+        EventlessLoopError,
+        IdempotencyConflictError,
+        InstanceDoneError,
+        InstanceNotFoundError,
+        InvariantViolationError,
+        LoadError,
+        MachineNotLoadedError,
+        PayloadError,
+        Problem,
+        SnapshotFormatError,
+        StatechartError,
+        StoreError,
+        StoreSchemaError,
+        UnhandledEventError,
+        UnknownEventError,
+    )
+    from .events import Event
+    from .instance import Instance, SendResult
+    from .interpreter import ActionContext, Effect, PendingSend
+    from .machine import Machine, load, loads
+    from .snapshot import Snapshot
+    from .store import Receipt, Store, StoredInstance
+
+#: Public name -> the module that defines it.
+_EXPORTS: dict[str, str] = {
+    **dict.fromkeys(("load", "loads", "Machine"), ".machine"),
+    **dict.fromkeys(("Instance", "SendResult"), ".instance"),
+    "Snapshot": ".snapshot",
+    **dict.fromkeys(("Store", "StoredInstance", "Receipt"), ".store"),
+    "Event": ".events",
+    **dict.fromkeys(("Effect", "PendingSend", "ActionContext"), ".interpreter"),
+    **dict.fromkeys(("Clock", "SystemClock", "VirtualClock"), ".clock"),
+    **dict.fromkeys((
+        "StatechartError",
+        "LoadError",
+        "Problem",
+        "DefinitionMismatchError",
+        "SnapshotFormatError",
+        "UnknownEventError",
+        "UnhandledEventError",
+        "EventlessLoopError",
+        "InstanceDoneError",
+        "InvariantViolationError",
+        "StoreError",
+        "InstanceNotFoundError",
+        "DuplicateInstanceError",
+        "MachineNotLoadedError",
+        "ConcurrencyError",
+        "IdempotencyConflictError",
+        "PayloadError",
+        "StoreSchemaError",
+    ), ".errors"),
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        value: Any = version("statechart")
+    elif name in _EXPORTS:
+        value = getattr(import_module(_EXPORTS[name], __name__), name)
+    else:
+        raise AttributeError(f"module 'statechart' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__, "__version__"])

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import heapq
 import random
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ import attrs
 
 from .clock import VirtualClock
 from .errors import LoadError, StatechartError
+from .examples import EXAMPLE_FOLDERS, examples_root
 from .machine import Machine, load
 from .migrate.chain import load_step
 from .migrate.runner import MigrationSummary, migrate
@@ -117,13 +119,30 @@ class DemoResult:
 
 def demo_root(cwd: Path | None = None) -> Path:
     """The folder holding ``machines/`` and ``migrations/``: the current directory when it has the
-    demo's machines and their migrations, else the project's own (beside the package)."""
-    import statechart
-
+    demo's machines and their migrations, else the examples installed with the package."""
     here = Path.cwd() if cwd is None else Path(cwd)
-    if all((here / kind / name).is_dir() for kind in ("machines", "migrations") for name in MIGRATE):
+    if all((here / kind / name).is_dir() for kind in EXAMPLE_FOLDERS for name in MIGRATE):
         return here
-    return Path(statechart.__file__).resolve().parent.parent
+    try:
+        return examples_root()
+    except FileNotFoundError as missing:
+        raise StatechartError(str(missing)) from None
+
+
+def _copy_examples(source: Path, folder: Path) -> Path:
+    """Copy the example machines and migrations into the demo's folder (a project of its own)."""
+    for kind in EXAMPLE_FOLDERS:
+        shutil.copytree(source / kind, folder / kind, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return folder
+
+
+def _shown(path: Path) -> str:
+    """A path as the user should type it: relative to the current directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
 
 
 def _folder(folder: str | Path | None) -> Path:
@@ -278,6 +297,8 @@ def run_demo(folder: str | Path | None = None, instances: int = 3000, echo: Echo
     out = _folder(folder)
     database = _fresh_database(out).resolve()
     root = demo_root()
+    if root != Path.cwd():  # the installed examples: a copy in the demo folder, to read and edit
+        root = _copy_examples(root, out)
     machines_dir, migrations_dir = root / "machines", root / "migrations"
     url = f"sqlite:///{database}"
 
@@ -395,10 +416,10 @@ def run_demo(folder: str | Path | None = None, instances: int = 3000, echo: Echo
     for path in files.values():
         echo(f"    {path}")
     echo("Try next:")
-    store_args = f"--store {url} --machines {machines_dir}"
+    store_args = f"--store sqlite:///{_shown(database)} --machines {_shown(machines_dir)}"
     echo(f"    statechart instances list --machine delivery --state dispatching {store_args}")
     echo(f"    statechart instances show {chosen.id} {store_args}")
     echo(f"    statechart metrics {store_args}")
-    echo(f"    statechart migrations status delivery {store_args} --migrations {migrations_dir}")
+    echo(f"    statechart migrations status delivery {store_args} --migrations {_shown(migrations_dir)}")
     return DemoResult(out, database, url, machines_dir, migrations_dir, len(loaded), tuple(invalid), created,
                       events, fired, pending, tuple(summaries), files, missing_dot, seconds)

@@ -7,7 +7,10 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Event", "normalize_descriptor", "descriptor_matches", "DESCRIPTOR_PATTERN"]
+__all__ = ["Event", "normalize_descriptor", "descriptor_matches", "is_platform_descriptor", "DESCRIPTOR_PATTERN"]
+
+#: Event name prefixes the interpreter itself raises (done events and errors).
+PLATFORM_PREFIXES = ("done", "error")
 
 #: One token of an event descriptor as authors may write it.
 DESCRIPTOR_PATTERN = re.compile(r"^(\*|\.\*|[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*(\.\*?)?)$")
@@ -42,3 +45,9 @@ def descriptor_matches(descriptor: str, name: str) -> bool:
         or descriptor == name
         or (name.startswith(descriptor) and name[len(descriptor) : len(descriptor) + 1] == ".")
     )
+
+
+def is_platform_descriptor(descriptor: str) -> bool:
+    """Whether a (normalized) descriptor names events only the interpreter raises: ``done``,
+    ``done.state.x``, ``error``, ``error.execution`` ..."""
+    return any(descriptor == prefix or descriptor.startswith(prefix + ".") for prefix in PLATFORM_PREFIXES)

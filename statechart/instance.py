@@ -13,7 +13,7 @@ import attrs
 
 from .clock import Clock, VirtualClock
 from .errors import InstanceDoneError, InvariantViolationError, UnhandledEventError, UnknownEventError
-from .events import Event
+from .events import Event, is_platform_descriptor
 from .interpreter import ActionContext, Effect, Macrostep, PendingSend, Status, system_variables
 from .model import ROOT
 from .snapshot import Snapshot
@@ -120,13 +120,15 @@ class Instance:
         return sorted((s for s in self.configuration if states[s].is_atomic), key=lambda s: states[s].order)
 
     def enabled_events(self) -> list[str]:
-        """Event names some transition of the current configuration listens to (guards not evaluated)."""
+        """Event names a caller could send that some transition of the current configuration
+        listens to (guards not evaluated). Platform descriptors (``done.*``, ``error.*``) are left
+        out: the interpreter raises those itself, a caller does not send them."""
         states = self.machine.model.states
         names: dict[str, None] = {}
         for state_id in sorted(self.configuration, key=lambda s: states[s].order):
             for transition in states[state_id].transitions:
                 if transition.delay is None:
-                    names.update(dict.fromkeys(e for e in transition.events if not e.startswith("done.")))
+                    names.update(dict.fromkeys(e for e in transition.events if not is_platform_descriptor(e)))
         return list(names)
 
     def snapshot(self) -> Snapshot:

@@ -13,6 +13,16 @@ from typing import Iterator
 from urllib.parse import quote
 
 import pytest
+from hypothesis import HealthCheck, settings
+
+# Hypothesis profiles, chosen once for the whole run rather than per test. A loaded 2-core machine
+# makes timing meaningless, so no profile has a deadline. CI is reproducible: derandomized (the same
+# examples every run) and without the example database; on a developer machine examples vary from
+# run to run so new cases keep being tried. HYPOTHESIS_PROFILE picks one explicitly.
+settings.register_profile("ci", deadline=None, derandomize=True, database=None, print_blob=True,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("dev", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if os.environ.get("CI") else "dev"))
 
 POSTGRES_URL = os.environ.get("STATECHART_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -89,15 +91,56 @@ def test_run_of_a_bad_file_shows_problems_not_a_traceback(tmp_path: Path) -> Non
     assert f"{bad}:4:7: unknown key 'typ' in atomic state 'a' (did you mean 'type'?)" in completed.stderr
 
 
-def test_run_interactive_session_reads_events_from_stdin() -> None:
+def test_run_interactive_session_reads_events_from_a_pipe_without_prompts() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "statechart.cli", "run", ORDER, "--interactive"],
-        input='ADD {"price": 3}\nNOPE\n:advance 5m\nCHECKOUT\n:quit\n', capture_output=True, text=True)
+        input='ADD {"price": 3}\nADD={"price": 2}\nNOPE\n:advance 5m\nCHECKOUT\n:quit\n', capture_output=True,
+        text=True)
     assert completed.returncode == 0, completed.stderr
-    assert "enabled: ADD, CHECKOUT, error" in completed.stdout
+    assert "event>" not in completed.stdout and "enabled:" not in completed.stdout
     assert "NOPE  not handled" in completed.stdout
     assert "now in     authorizing" in completed.stdout
     assert "final  authorizing" in completed.stdout
+    assert '"total": 5' in completed.stdout  # both spellings of event data were applied
+
+
+def test_run_at_a_terminal_prompts_with_the_events_a_caller_can_send() -> None:
+    import pty
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the command on a pseudo-terminal, as a person types at it
+        os.execvp(sys.executable, [sys.executable, "-m", "statechart.cli", "run", ORDER])
+    os.write(fd, b'ADD {"price": 3}\n:quit\n')
+    output = b""
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.waitpid(pid, 0)
+    text = re.sub(r"\x1b\[[0-9;]*m", "", output.decode())  # colours: a terminal gets them
+    assert "event> " in text
+    assert "enabled: ADD, CHECKOUT\r\n" in text  # the order machine's `error.*` handler is not offered
+    assert "final  cart" in text and '"total": 3' in text
+
+
+def test_run_says_that_piped_input_needs_the_interactive_flag() -> None:
+    completed = subprocess.run([sys.executable, "-m", "statechart.cli", "run", ORDER], input="CHECKOUT\n",
+                               capture_output=True, text=True)
+    assert completed.returncode == 0
+    assert "standard input is not read without -i" in completed.stderr
+    assert "final  cart" in completed.stdout
+
+
+def test_run_events_accept_name_equals_json_and_name_blank_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "run", ORDER, "-e", 'ADD={"price": 3}', "-e", 'ADD {"price": 4}', "--json")
+    assert code == 0
+    assert json.loads(out)["data"]["total"] == 7
+    code, _, err = run(capsys, "run", ORDER, "-e", "ADD=")
+    assert code == 2 and "nothing after '='" in err
 
 
 def test_help_of_every_command_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:

@@ -525,7 +525,7 @@ def _outcome(function: Any) -> tuple[str, Any]:
         return ("error", type(error))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(
     source=_expressions,
     values=st.fixed_dictionaries({name: st.integers(-50, 50) for name in _VARIABLES}),

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import statechart
@@ -1560,7 +1560,7 @@ def mutated_examples(draw: st.DrawFn) -> str:
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300)
 @given(mutated_examples())
 def test_mutated_example_loads_or_raises_load_error(text: str) -> None:
     try:
@@ -1573,7 +1573,7 @@ def test_mutated_example_loads_or_raises_load_error(text: str) -> None:
             assert problem.message
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300)
 @given(st.integers(0, len(EXAMPLE_TEXT)), st.integers(0, 8),
        st.text(alphabet=st.sampled_from(list("{}[]:,-&*!|>'\"# \n\tabc<@%?")), max_size=6))
 def test_example_text_with_a_slice_replaced_loads_or_raises_load_error(start: int, length: int, insert: str) -> None:

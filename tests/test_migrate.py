@@ -8,7 +8,7 @@ from pathlib import Path
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import statechart
@@ -810,7 +810,7 @@ def _act(instance: statechart.Instance, events: list[str], action: tuple[str, ob
         instance.send(event, {"courier": "c-7", "total": 12.5})
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=300)
 @given(start=st.sampled_from(sorted(EXAMPLES)), before=st.lists(ACTIONS, max_size=12),
        partner=st.booleans(), after=st.lists(ACTIONS, max_size=12))
 def test_random_instances_of_the_examples_migrate_to_the_latest_version_and_keep_running_legally(

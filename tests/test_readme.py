@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -21,19 +22,35 @@ def blocks(language: str) -> list[str]:
     return [body for lang, body in BLOCKS if lang == language]
 
 
+CLONE = re.compile(r"^git clone (\S+) && cd (\S+) && ")
+
+
 def test_readme_has_the_two_commands_and_ci_runs_the_test_command_exactly() -> None:
     commands = [line.strip() for body in blocks("bash") for line in body.splitlines() if line.strip()]
     assert len(commands) == 2
     main_job, test_command = commands
-    assert main_job == "pip install -e . && statechart demo"
-    assert test_command.startswith("pip install -e '.[test]' && python -m pytest")
+    assert CLONE.sub("", main_job) == "pip install . && statechart demo"
+    assert CLONE.sub("", test_command).startswith("pip install -e '.[test]' && python -m pytest")
     ci_lines = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()]
-    assert test_command in ci_lines
+    assert CLONE.sub("", test_command) in ci_lines  # CI runs in the clone already
+
+
+def test_readme_commands_clone_the_project_home_into_the_folder_they_enter(tmp_path: Path) -> None:
+    homes = {CLONE.match(line.strip()).groups() for body in blocks("bash") for line in body.splitlines()
+             if line.strip()}
+    assert len(homes) == 1
+    url, folder = homes.pop()
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert url == pyproject["project"]["urls"]["Homepage"]
+    assert folder == url.rstrip("/").rsplit("/", 1)[1].removesuffix(".git")
+    if (ROOT / ".git").exists():  # the same command on this checkout leaves a project to enter
+        subprocess.run(["git", "clone", "-q", str(ROOT), folder], cwd=tmp_path, check=True)
+        assert (tmp_path / folder / "pyproject.toml").is_file() and (tmp_path / folder / "machines").is_dir()
 
 
 def test_readme_main_job_runs_in_a_fresh_folder(tmp_path: Path) -> None:
     main_job = blocks("bash")[0].strip()
-    command = main_job.split("&&", 1)[1].strip()  # the package is installed already
+    command = main_job.rsplit("&&", 1)[1].strip()  # the package is installed already
     script = Path(sys.executable).parent / "statechart"
     assert script.exists(), "the statechart console script is installed with the package"
     env = {**subprocess.os.environ, "PATH": f"{script.parent}:{subprocess.os.environ.get('PATH', '')}"}
@@ -42,7 +59,9 @@ def test_readme_main_job_runs_in_a_fresh_folder(tmp_path: Path) -> None:
     assert completed.returncode == 0, completed.stderr + completed.stdout
     folder = tmp_path / "statechart-demo"
     assert (folder / "demo.db").exists()
+    assert (folder / "machines/delivery/v3.yaml").is_file() and (folder / "migrations/delivery").is_dir()
     assert "Open:" in completed.stdout and str(folder) in completed.stdout
+    assert "--machines statechart-demo/machines" in completed.stdout  # commands to try, as typed here
     assert "Traceback" not in completed.stderr
 
 

@@ -6,9 +6,7 @@ import json
 
 import click
 
-from ..analysis import check_machine, shortest_paths
 from ..machine import load
-from ..testing import run_property
 
 __all__ = ["check_command", "paths_command", "fuzz_command"]
 
@@ -24,6 +22,8 @@ def check_command(file: str, as_json: bool) -> None:
     Example:
       statechart check machines/order/v2.yaml
     """
+    from ..analysis import check_machine  # networkx: imported by the commands that use it
+
     machine = load(file)
     findings = check_machine(machine)
     if as_json:
@@ -49,6 +49,8 @@ def paths_command(file: str, to: str | None, as_json: bool) -> None:
     Example:
       statechart paths machines/order/v2.yaml --to shipped
     """
+    from ..analysis import shortest_paths
+
     machine = load(file)
     try:
         paths = shortest_paths(machine, to)
@@ -83,6 +85,12 @@ def fuzz_command(file: str, examples: int, seed: int | None) -> None:
     Example:
       statechart fuzz machines/order/v2.yaml --examples 500 --seed 1
     """
+    try:
+        from ..testing import run_property
+    except ImportError as missing:
+        raise click.ClickException(
+            f"statechart fuzz needs hypothesis ({missing.name or missing} is not installed): "
+            "pip install 'statechart[fuzz]'") from None
     machine = load(file)
     try:
         ran = run_property(machine, max_examples=examples, seed=seed)

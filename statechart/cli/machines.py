@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import stat
+import sys
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -15,6 +19,9 @@ from ..instance import Instance, SendResult
 from ..machine import Machine, load
 
 __all__ = ["validate_command", "run_command", "machine_files"]
+
+#: An event as typed: its name, then optionally ``=`` or blanks, then JSON data.
+_EVENT_LINE = re.compile(r"([^\s=]+)\s*(=|\s)?\s*(.*)", re.S)
 
 
 def machine_files(paths: Iterable[str]) -> list[Path]:
@@ -72,10 +79,14 @@ def _parse_json(text: str, what: str) -> Any:
 
 
 def _parse_event(text: str) -> tuple[str, Any]:
-    name, sep, payload = text.partition("=")
-    if not name.strip():
-        raise click.BadParameter(f"{text!r}: write NAME or NAME=JSON")
-    return name.strip(), _parse_json(payload, f"the data of event {name!r}") if sep else None
+    """``NAME``, ``NAME=JSON`` or ``NAME JSON``: one syntax for ``--event``, the prompt and stdin."""
+    match = _EVENT_LINE.fullmatch(text.strip())
+    if match is None:
+        raise click.BadParameter(f"{text!r}: write NAME, NAME=JSON or NAME JSON")
+    name, separator, payload = match.groups()
+    if separator and not payload:
+        raise click.BadParameter(f"{text!r}: nothing after '=': write NAME or NAME=JSON")
+    return name, _parse_json(payload, f"the data of event {name!r}") if payload else None
 
 
 def _step_document(result: SendResult, label: str) -> dict[str, Any]:
@@ -157,8 +168,11 @@ def run_command(file: str, data_text: str | None, events: tuple[str, ...], fast_
     record(instance.initial_result, "(start)")
     for name, payload in parsed:
         record(instance.send(name, payload), name)
-    if interactive or (not parsed and not as_json and click.get_text_stream("stdin").isatty()):
+    if interactive or (not parsed and not as_json and _stdin_kind() == "terminal"):
         _interactive(instance, record)
+    elif not parsed and _stdin_kind() == "piped":
+        click.echo("note: standard input is not read without -i; pass -i to send the events it holds "
+                   "(one per line: NAME, NAME=JSON or NAME JSON)", err=True)
     if fast_forward:
         for result in instance.fast_forward():
             record(result, f"{result.event} (delayed, t={instance.clock.now():g}s)")
@@ -172,21 +186,41 @@ def run_command(file: str, data_text: str | None, events: tuple[str, ...], fast_
             click.echo(f"  pending    {pending.event} at t={pending.due:g}s (id {pending.id})")
 
 
+def _stdin_kind() -> str:
+    """``terminal``, ``piped`` (a pipe or a file holding events) or ``none`` (closed, /dev/null)."""
+    stream = sys.stdin
+    if stream is None or stream.closed:
+        return "none"
+    try:
+        if stream.isatty():
+            return "terminal"
+        mode = os.fstat(stream.fileno()).st_mode
+    except (OSError, ValueError, AttributeError):  # a replaced stream without a descriptor
+        return "none"
+    return "piped" if stat.S_ISFIFO(mode) or stat.S_ISREG(mode) else "none"
+
+
 def _interactive(instance: Instance, record: Any) -> None:
-    click.echo("Type an event (NAME or NAME {json}), :advance 5m, :snapshot, :help or :quit.")
+    """Events typed at a prompt, or read line by line from a pipe (then without the prompts)."""
+    prompting = _stdin_kind() == "terminal"
+    if prompting:
+        click.echo("Type an event (NAME, NAME=JSON or NAME JSON), :advance 5m, :snapshot, :help or :quit.")
     while not instance.done:
-        click.echo(click.style("enabled: ", dim=True) + ", ".join(instance.enabled_events()))
+        if prompting:
+            click.echo(click.style("enabled: ", dim=True) + ", ".join(instance.enabled_events()))
         try:
-            line = input("event> ").strip()
+            line = input("event> " if prompting else "").strip()
         except EOFError:
-            click.echo()
+            if prompting:
+                click.echo()
             return
-        if not line:
+        if not line or line.startswith("#"):
             continue
         if line in (":q", ":quit", ":exit"):
             return
         if line == ":help":
-            click.echo("NAME [json]  send an event | :advance DURATION  move the clock | :snapshot | :quit")
+            click.echo("NAME, NAME=JSON or NAME JSON  send an event | :advance DURATION  move the clock | "
+                       ":snapshot | :quit")
             continue
         if line == ":snapshot":
             click.echo(instance.snapshot().to_json())
@@ -197,7 +231,8 @@ def _interactive(instance: Instance, record: Any) -> None:
                 for result in instance.advance(seconds):
                     record(result, f"{result.event} (delayed)")
                 continue
-            name, _, payload = line.partition(" ")
-            record(instance.send(name, json.loads(payload) if payload.strip() else None), name)
-        except (ValueError, StatechartError) as error:
-            click.echo(click.style("error: ", fg="red") + str(error))
+            name, payload = _parse_event(line)
+            record(instance.send(name, payload), name)
+        except (ValueError, StatechartError, click.BadParameter) as error:
+            message = error.format_message() if isinstance(error, click.BadParameter) else str(error)
+            click.echo(click.style("error: ", fg="red") + message)

@@ -11,6 +11,7 @@ in the current directory; ``--machines DIR`` and ``--migrations DIR`` point else
 from __future__ import annotations
 
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any, Callable, TextIO
@@ -189,13 +190,23 @@ def makemigration_command(name: str, force: bool, machines_dir: str, migrations_
 # -- migrations check / status ------------------------------------------------------------------------------
 @click.group("migrations")
 def migrations_group() -> None:
-    """Prove migration steps before they run, and see where a store stands.
+    """Write, prove and run migration steps, and see where a store stands.
+
+    Every migration command lives here; ``statechart diff``, ``statechart makemigration`` and
+    ``statechart migrate`` are the same commands under shorter names.
 
     \b
     Example:
+      statechart migrations diff machines/delivery/v2.yaml machines/delivery/v3.yaml
+      statechart migrations makemigration delivery
       statechart migrations check delivery --walks 500
+      statechart migrations migrate delivery --store sqlite:///app.db
       statechart migrations status delivery --store postgresql://app@db/app --check
     """
+
+
+migrations_group.add_command(diff_command)
+migrations_group.add_command(makemigration_command)
 
 
 def _finding_document(finding: Any) -> dict[str, Any]:
@@ -351,7 +362,7 @@ class Progress:
         self.label = label
         self.bar: Any = None
         self.started = time.perf_counter()
-        self.stream = click.get_text_stream("stderr")
+        self.stream = sys.stderr
 
     def __call__(self, done: int, total: int) -> None:
         if not _is_terminal(self.stream):
@@ -483,3 +494,6 @@ def _print_summary(summary: MigrationSummary, fail_fast: bool) -> None:
         click.echo("failed instances stay at their old version; fix the step and run the migration again"
                    + (" (stopped early: --fail-fast)" if fail_fast else ""))
 
+
+
+migrations_group.add_command(migrate_command)

@@ -117,8 +117,9 @@ class PostgresBackend(Backend):
     def __init__(self, url: str) -> None:
         try:
             import psycopg
-        except ImportError:  # pragma: no cover - psycopg is a dependency
-            raise StoreError("PostgreSQL needs psycopg: pip install 'psycopg[binary]'") from None
+        except ImportError:  # psycopg is the optional `postgres` extra; SQLite needs nothing
+            raise StoreError("a postgresql:// store needs psycopg, which is not installed: "
+                             "pip install 'statechart[postgres]'") from None
         self.url = url
         self._psycopg = psycopg
         try:
