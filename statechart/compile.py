@@ -98,6 +98,10 @@ class _Compiler(ActionCompiler):
         #: SCXML documents: an invalid location is error.execution at run time, not a load error.
         self.runtime_location_errors = file.lower().endswith(".scxml")
         self.wildcard = False
+        #: Names the machine gives data (data keys, assign and script targets, foreach variables,
+        #: send id locations), and every expression with where it was written: checked at the end.
+        self.declared: set[str] = set()
+        self.name_uses: list[tuple[Expression, Any, Mark, str]] = []
 
     # -- reporting ---------------------------------------------------------------------
     def problem(self, mark: Mark, message: str, hint: str | None = None) -> None:
@@ -128,16 +132,29 @@ class _Compiler(ActionCompiler):
                          + (f" ({text!r})" if isinstance(text, float) else ""))
             return None
         try:
-            return compile_expression(source, machine_name=self.machine_name)
+            expression = compile_expression(source, machine_name=self.machine_name)
         except ExpressionSyntaxError as error:
-            if not isinstance(text, str):
-                where = mark
-            elif "\n" in text and not mark.segments:
-                where = Mark(mark.line, mark.column + (1 if mark.quoted else 0))
-            else:
-                where = mark.at(max(0, min(error.offset, len(text))))
-            self.problem(where, f"{what}: {error.message}", f"in {source!r}")
+            self.problem(_mark_in(text, mark, error.offset), f"{what}: {error.message}", f"in {source!r}")
             return None
+        if expression.names:
+            self.name_uses.append((expression, text, mark, what))
+        return expression
+
+    def check_names(self) -> None:
+        """Every name an expression reads must be one the machine gives data: a misspelled name
+        (``amout`` for ``amount``) is a load error here instead of a guard that is silently never
+        true. SCXML documents are exempt: there an undefined name is ``error.execution`` at run time
+        (SCXML 5.3, 5.9), and documents rely on it."""
+        if self.runtime_location_errors:
+            return
+        known = sorted(self.declared)
+        for expression, text, mark, what in self.name_uses:
+            for name in sorted(expression.names - self.declared):
+                found = re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", expression.source)
+                hint = _closest(name, known)
+                self.problem(_mark_in(text, mark, found.start() if found else 0),
+                             f"{what}: unknown name {name!r}: no data key, assign or script gives it a value",
+                             hint or "declare it under `data:` with an initial value, or assign it first")
 
     def duration(self, value: Any, mark: Mark) -> float | None:
         """A duration as written (``30s``, ``5m``, or a number of seconds) -> seconds."""
@@ -276,6 +293,7 @@ class _Compiler(ActionCompiler):
                                         "the machine script")
 
         built = self.build_states(doc)
+        self.check_names()
         if self.problems or built is None:
             return None
         initial_data = _initial_data(top_data, built, self.late_binding, script)
@@ -331,6 +349,7 @@ class _Compiler(ActionCompiler):
             elif key in RESERVED_NAMES or key in SAFE_BUILTINS:
                 self.problem(key_mark, f"data key {key!r} would hide the built-in name {key!r} in expressions",
                              "choose another name")
+            self.declared.add(key)
             if isinstance(value, LocatedMap) and set(value) == {"expr"}:
                 expression = self.expression(value["expr"], value.value_marks["expr"], f"data {key!r}")
                 entries.append((key, expression, True))
@@ -787,6 +806,15 @@ class _Compiler(ActionCompiler):
         return Transition(id=f"{state_id}:default", source=state_id, events=(), targets=targets, internal=False,
                           cond_text=None, guard_name=None, check=None, actions=actions, order=0,
                           location=self.location(mark))
+
+def _mark_in(text: Any, mark: Mark, offset: int) -> Mark:
+    """Where character ``offset`` of an expression written at ``mark`` is in the file."""
+    if not isinstance(text, str):
+        return mark
+    if "\n" in text and not mark.segments:
+        return Mark(mark.line, mark.column + (1 if mark.quoted else 0))
+    return mark.at(max(0, min(offset, len(text))))
+
 
 def _initial_data(top: Callable[[Any], Any], states: Mapping[str, State], late_binding: bool,
                   script: Action | None) -> Callable[[Any], dict[str, Any]]:

@@ -14,7 +14,7 @@ from . import actions as act
 from .events import DESCRIPTOR_PATTERN
 from .expressions import Expression, ExpressionSyntaxError
 from .model import Action, Location
-from .scripts import compile_script
+from .scripts import assigned_names, compile_script
 from .jsonvalues import copy_json
 from .yaml_loader import LocatedList, LocatedMap, Mark
 
@@ -47,6 +47,7 @@ class ActionCompiler:
     machine_name: str
     actions: dict[str, Callable]
     runtime_location_errors: bool
+    declared: set[str]
 
     def action_list(self, spec: Any, mark: Mark, what: str) -> tuple[Action, ...]:
         if spec is None:
@@ -106,6 +107,7 @@ class ActionCompiler:
             if not all(DATA_KEY.match(p) for p in path):
                 self.problem(body.key_marks[key], f"{key!r} is not a data key or dotted path")
                 continue
+            self.declared.add(path[0])
             expression = self.expression(value, body.value_marks[key], f"assign to {key!r}", null=True)
             if expression is not None:
                 parts.append(Action("assign", f"{key} = {expression.source}", act.make_assign(path, expression),
@@ -177,6 +179,8 @@ class ActionCompiler:
                     fields[key] = body[key]
         if "id_location" in fields and not DATA_KEY.match(fields["id_location"]):
             self.problem(body.value_marks["id_location"], "send `id_location` must be a data key")
+        elif "id_location" in fields:
+            self.declared.add(fields["id_location"])
         if "delay" in body:
             fields["delay"] = self.duration(body["delay"], body.value_marks["delay"])
         if "namelist" in body:
@@ -213,6 +217,7 @@ class ActionCompiler:
         if not isinstance(body, str):
             self.problem(mark, "`script` takes Python statements as a string")
             return None
+        self.declared.update(assigned_names(body))
         try:
             run = compile_script(body, machine_name=self.machine_name)
         except ExpressionSyntaxError as error:
@@ -265,6 +270,7 @@ class ActionCompiler:
             if required not in body:
                 self.problem(mark, f"`foreach` needs `{required}`")
                 return None
+        self.declared.update(body[key] for key in ("item", "index") if isinstance(body.get(key), str))
         array = self.expression(body["array"], body.value_marks["array"], "foreach array")
         invalid = [key for key in ("item", "index")
                    if key in body and (not isinstance(body[key], str) or not DATA_KEY.match(body[key]))]

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from .expressions import RESERVED_NAMES, SAFE_BUILTINS, Expression, ExpressionSyntaxError, compile_expression
 
-__all__ = ["compile_script"]
+__all__ = ["compile_script", "assigned_names"]
 
 _OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
               ast.Pow: "**", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}
@@ -40,6 +40,21 @@ def _target_name(source: str, node: ast.expr) -> str:
             f"cannot assign to `{ast.get_source_segment(source, node)}`; a script assigns data names",
             _offset(source, node), source)
     return node.id
+
+
+def assigned_names(source: str) -> set[str]:
+    """The data names a script gives values (``name = ...``, ``name += ...``); empty when the
+    script does not parse (compiling it reports that)."""
+    try:
+        tree = ast.parse(source, mode="exec")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return set()
+    names: set[str] = set()
+    for statement in tree.body:
+        targets = statement.targets if isinstance(statement, ast.Assign) else (
+            [statement.target] if isinstance(statement, ast.AugAssign) else [])
+        names.update(target.id for target in targets if isinstance(target, ast.Name))
+    return names
 
 
 def compile_script(source: str, *, machine_name: str = "") -> Callable[[Any], None]:

@@ -135,6 +135,7 @@ states:
       STOP: [{target: b, cond: "ok"}, c]
   b: {on: {GO: a}}
   c: {on: {GO: a}}
+data: {ok: true}
 """
     assert findings(text) == [
         ("shadowed", "8:11", "transition 'a:GO:1' (GO [True]) can never fire: the earlier transition 'a:GO:0' "

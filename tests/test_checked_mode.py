@@ -70,7 +70,8 @@ def test_without_checked_mode_invariants_are_not_evaluated(account: statechart.M
 
 
 def test_an_invariant_that_cannot_be_evaluated_is_a_violation() -> None:
-    machine = statechart.loads("machine: m\nversion: 1\ninvariant: \"missing > 0\"\nstates:\n  a: {}\n",
+    machine = statechart.loads("machine: m\nversion: 1\ndata: {missing: null}\ninvariant: \"missing > 0\"\n"
+                               "states:\n  a: {}\n",
                                "machines/m/v1.yaml")
     with pytest.raises(statechart.InvariantViolationError, match="could not be evaluated"):
         machine.start(checked=True)
