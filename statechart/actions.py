@@ -13,6 +13,7 @@ from typing import Any, Callable, Sequence
 import attrs
 
 from .durations import parse_duration
+from .errors import CallbackError
 from .expressions import Expression
 
 __all__ = [
@@ -221,7 +222,10 @@ def make_emit(event: str, payload: Payload) -> Run:
 def make_call(name: str, function: Callable[[Any], Any]) -> Run:
     def call(ctx: Any) -> None:
         ctx.prepare_for_python()
-        function(ctx)
+        try:
+            function(ctx)
+        except Exception as error:  # noqa: BLE001 - named and located; the block stops as SCXML says
+            raise CallbackError("action", name, function, error) from error
 
     call.__name__ = f"call_{name}"
     return call

@@ -25,7 +25,7 @@ from . import actions as act
 from .compile_actions import ACTION_VERBS, DATA_KEY, IF_KEYS, SEND_KEYS, ActionCompiler, closest as _closest
 from .jsonvalues import copy_json
 from .durations import parse_duration
-from .errors import LoadError, Problem
+from .errors import CallbackError, LoadError, Problem
 from .events import DESCRIPTOR_PATTERN, normalize_descriptor
 from .expressions import RESERVED_NAMES, SAFE_BUILTINS, Expression, ExpressionSyntaxError, compile_expression
 from .model import ROOT, Action, Location, MachineModel, State, StateKind, Transition
@@ -680,7 +680,7 @@ class _Compiler(ActionCompiler):
                     guard_name = spec["guard"]
                     function = self.bound(guard_name, self.guards, spec.value_marks["guard"], "guard")
                     if function is not None:
-                        checks.append(_guard_check(function))
+                        checks.append(_guard_check(guard_name, function))
             check = checks[0] if len(checks) == 1 else _all_checks(tuple(checks)) if checks else None
             if "actions" in spec:
                 actions = self.action_list(spec["actions"], spec.value_marks["actions"], f"actions of {transition_id}")
@@ -857,10 +857,13 @@ def _all_checks(checks: tuple[Callable[[Any], bool], ...]) -> Callable[[Any], bo
     return check
 
 
-def _guard_check(function: Callable[[Any], Any]) -> Callable[[Any], bool]:
+def _guard_check(name: str, function: Callable[[Any], Any]) -> Callable[[Any], bool]:
     def check(ctx: Any) -> bool:
         ctx.prepare_for_python()
-        return bool(function(ctx))
+        try:
+            return bool(function(ctx))
+        except Exception as error:  # noqa: BLE001 - named, located, then counted as false by the caller
+            raise CallbackError("guard", name, function, error) from error
 
     return check
 

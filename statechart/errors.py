@@ -7,11 +7,12 @@ prints the sentence; it never shows a traceback for one of these.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable
 
 import attrs
 
 __all__ = [
+    "CallbackError",
     "StatechartError",
     "Problem",
     "LoadError",
@@ -103,12 +104,15 @@ class UnknownEventError(StatechartError):
 class UnhandledEventError(StatechartError):
     """Strict mode: the event is known, but no transition is enabled for it in this configuration."""
 
-    def __init__(self, event: str, configuration: Iterable[str]) -> None:
+    def __init__(self, event: str, configuration: Iterable[str], errors: Iterable[str] = ()) -> None:
         self.event = event
         self.configuration = frozenset(configuration)
+        #: What failed while the transitions were selected (a guard that raised counts as false).
+        self.errors = tuple(errors)
+        because = f"; {'; '.join(self.errors)}" if self.errors else ""
         super().__init__(
             f"event {event!r} is not handled in configuration "
-            f"{{{', '.join(sorted(self.configuration))}}}; nothing was changed"
+            f"{{{', '.join(sorted(self.configuration))}}}; nothing was changed{because}"
         )
 
 
@@ -202,3 +206,36 @@ class PayloadError(StoreError):
 
 class StoreSchemaError(StoreError):
     """The database holds a schema this release cannot use (too new, or not ours)."""
+
+
+class CallbackError(Exception):
+    """A named Python guard or action raised. It counts as SCXML says (a guard is false, an
+    action stops its block, ``error.execution`` is raised); its message names the callable,
+    where it is defined and the line that raised, so the author can go straight there."""
+
+    def __init__(self, kind: str, name: str, function: Any, error: BaseException) -> None:
+        self.kind, self.name, self.error = kind, name, error
+        code = getattr(function, "__code__", None)
+        file = code.co_filename if code is not None else None
+        defined = f" ({_relative(file)}:{code.co_firstlineno})" if code is not None else ""
+        line = None
+        traceback = error.__traceback__
+        while traceback is not None:  # the innermost frame in the callable's own file
+            if traceback.tb_frame.f_code.co_filename == file:
+                line = traceback.tb_lineno
+            traceback = traceback.tb_next
+        at = f" at line {line}" if line is not None else ""
+        super().__init__(f"{kind} {name!r}{defined} raised {type(error).__name__}{at}: {error}")
+
+
+def _relative(file: str | None) -> str:
+    """A source file as the user knows it: relative to the current directory when inside it."""
+    import os
+
+    if not file:
+        return "?"
+    try:
+        relative = os.path.relpath(file)
+    except ValueError:
+        return file
+    return file if relative.startswith("..") else relative

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import attrs
 
-from .errors import EventlessLoopError
+from .errors import CallbackError, EventlessLoopError
 from .events import Event, descriptor_matches
 from .jsonvalues import copy_json
 from .model import ROOT, Action, MachineModel, StateKind, Transition
@@ -230,7 +230,8 @@ class ActionContext:
             self._deep_copied = True
 
     def error(self, exception: BaseException, where: str) -> None:
-        message = f"{where}: {type(exception).__name__}: {exception}"
+        described = exception if isinstance(exception, CallbackError) else f"{type(exception).__name__}: {exception}"
+        message = f"{where}: {described}"
         self.errors.append(message)
         self.internal.append(Event("error.execution", {"message": message}, "platform"))
 
