@@ -56,6 +56,10 @@ ALL_STATE_KEYS = sorted({key for keys in STATE_KEYS.values() for key in keys})
 TRANSITION_KEYS = ("target", "cond", "guard", "actions", "type", "description")
 
 
+#: A key written the way events are (upper case, or dotted lower case): ``VOID``, ``order.paid``.
+EVENT_LIKE = re.compile(r"^(?:[A-Z][A-Z0-9_]*(?:\.[A-Za-z0-9_]+)*|[a-z][a-z0-9_]*(?:\.[a-z0-9_*]+)+)$")
+
+
 def _kind(value: Any) -> str:
     """What a YAML value is, in the words of a machine author."""
     if value is None:
@@ -111,12 +115,21 @@ class _Compiler(ActionCompiler):
         return Location(self.file, mark.line, mark.column)
 
     def unknown_keys(self, mapping: LocatedMap, allowed: Iterable[str], what: str,
-                     extra_hint: str | None = None) -> None:
+                     extra_hint: str | None = None, *, hint_for: Callable[[str], str | None] | None = None) -> None:
         allowed = tuple(allowed)
         for key in mapping:
             if key not in allowed:
-                hint = _closest(key, allowed) or extra_hint or f"{what} accepts: {', '.join(allowed)}"
+                hint = (_closest(key, allowed) or (hint_for(key) if hint_for else None) or extra_hint
+                        or f"{what} accepts: {', '.join(allowed)}")
                 self.problem(mapping.key_marks[key], f"unknown key {key!r} in {what}", hint)
+
+    def event_outside_on(self, key: str) -> str | None:
+        """The hint for a state key that is an event slipped out of ``on:`` (a dedent): written
+        like an event (``VOID``, ``order.paid``), or an event some other state handles."""
+        if key in self.events or EVENT_LIKE.match(key):
+            return (f"{key!r} looks like an event: events go under the state's `on:`, indented one level "
+                    f"deeper than `on:` (`on: {{{key}: target}}`)")
+        return None
 
     # -- expressions -------------------------------------------------------------------
     def expression(self, text: Any, mark: Mark, what: str, *, null: bool = False) -> Expression | None:
@@ -455,7 +468,8 @@ class _Compiler(ActionCompiler):
         allowed = STATE_KEYS[kind] + (("states",) if kind is StateKind.ATOMIC else ())  # reported by collect_states
         self.unknown_keys(body, allowed, f"{kind.value} state {state_id!r}",
                           None if kind in (StateKind.COMPOUND, StateKind.PARALLEL) else
-                          f"{_article(kind.value)} state accepts only: {', '.join(STATE_KEYS[kind])}")
+                          f"{_article(kind.value)} state accepts only: {', '.join(STATE_KEYS[kind])}",
+                          hint_for=self.event_outside_on)
         for key in ("description", "invariant"):
             self.check_text(body, key)
         invariant_check = None

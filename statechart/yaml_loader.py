@@ -208,6 +208,31 @@ class _TooLarge(Exception):
         self.node = node
 
 
+def _explained(error: yaml.MarkedYAMLError) -> tuple[str, str | None]:
+    """PyYAML's message for the slips authors make most, in words about their file."""
+    problem, context = error.problem or "", error.context or ""
+    start = error.context_mark
+    if problem.startswith("found character '\\t'") or problem.startswith("found character '\t'"):
+        return ("invalid YAML: a tab indents this line",
+                "YAML indents with spaces only; replace the tab with spaces")
+    if problem.startswith("expected <block end>") and "block mapping" in context and start is not None:
+        return ("invalid YAML: this line is indented differently from the keys above it",
+                f"the keys of one mapping line up in one column: the mapping that starts at line "
+                f"{start.line + 1} has its keys at column {start.column + 1}")
+    if problem.startswith("expected <block end>") and start is not None:
+        return ("invalid YAML: this line is indented differently from the lines above it",
+                f"the items of one list line up in one column: the list that starts at line {start.line + 1} "
+                f"has its items at column {start.column + 1}")
+    if problem == "mapping values are not allowed here":
+        return ("invalid YAML: a second `key: value` on one line",
+                "put each key on its own line, or quote a value that contains ': ' (`cond: \"a: b\"`)")
+    if problem.startswith("could not find expected ':'"):
+        return ("invalid YAML: a line without `key: value` inside a mapping",
+                "add the colon (`KEY: value`), or close the quote or bracket opened above")
+    hint = f"{context} at line {start.line + 1}" if (context and problem and start) else None
+    return f"invalid YAML: {problem or context}", hint
+
+
 def parse_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
     """Parse one YAML document; returns the located value (or None) and the problems found."""
     try:
@@ -218,9 +243,7 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
         if error.problem == "but found another document":
             return None, [Problem(file, line, column, "invalid YAML: a machine file holds one YAML document",
                                   "remove the `---` and what follows, or move it to its own file")]
-        message = f"invalid YAML: {error.problem or error.context}"
-        hint = f"{error.context} at line {error.context_mark.line + 1}" if (
-            error.context and error.problem and error.context_mark) else None
+        message, hint = _explained(error)
         return None, [Problem(file, line, column, message, hint)]
     except yaml.reader.ReaderError as error:
         line = text.count("\n", 0, error.position) + 1

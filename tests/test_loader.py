@@ -58,8 +58,9 @@ def test_invalid_yaml_syntax_is_reported_at_the_parser_position() -> None:
               GO: paid
              STOP: cart
         """)
-    assert problem == Problem(FILE, 7, 6, "invalid YAML: expected <block end>, but found '<block mapping start>'",
-                              "while parsing a block mapping at line 5")
+    assert problem == Problem(FILE, 7, 6, "invalid YAML: this line is indented differently from the keys above it",
+                              "the keys of one mapping line up in one column: the mapping that starts at line 5 "
+                              "has its keys at column 5")
 
 
 def test_unclosed_flow_mapping_is_reported_where_the_parser_gives_up() -> None:
