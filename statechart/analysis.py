@@ -10,8 +10,10 @@ selected (shadowed by an unguarded transition that always wins) are pruned while
     plans = shortest_paths(machine)             # {state id: Path([...event names...])}
 
 Finding kinds: ``unreachable``, ``dead-end``, ``trap``, ``shadowed``, ``unhandled-event``,
-``unfinishable-parallel`` and ``truncated`` (the configuration space was too big to enumerate;
-the checks that need all of it were skipped).
+``unfinishable-parallel``, ``truncated`` (the configuration space was too big to enumerate;
+the checks that need all of it were skipped), and the authoring checks of
+:mod:`statechart.authoring_checks`: ``reentry-effect``, ``constant-guard`` and
+``unread-assignment``.
 """
 
 from __future__ import annotations
@@ -22,6 +24,9 @@ from typing import Any, Iterable, Iterator
 import attrs
 import networkx as nx
 
+from .action_specs import walk_actions
+from .authoring_checks import constant_guards, reentry_effects, unread_assignments
+from .findings import Finding
 from .interpreter import _PlanBuilder
 from .machine import Machine
 from .migrate.apply import done_events
@@ -34,26 +39,6 @@ __all__ = ["Finding", "Path", "StateSpace", "explore", "check_machine", "shortes
 DEFAULT_LIMIT = 20_000
 
 _Node = tuple[frozenset[str], frozenset]
-
-
-@attrs.frozen
-class Finding:
-    """One defect: ``kind`` (see the module docstring), a sentence, and where it was written."""
-
-    kind: str
-    message: str
-    location: Location | None
-    subject: str = ""  # the state, transition or event the finding is about
-
-    def __str__(self) -> str:
-        where = str(self.location) if self.location else "<machine>"
-        return f"{where}: {self.kind}: {self.message}"
-
-    def to_dict(self) -> dict[str, Any]:
-        location = self.location
-        return {"kind": self.kind, "message": self.message, "subject": self.subject,
-                "file": location.file if location else None, "line": location.line if location else None,
-                "column": location.column if location else None}
 
 
 class Path(list):
@@ -358,6 +343,12 @@ def check_machine(machine: Machine, *, limit: int = DEFAULT_LIMIT) -> list[Findi
 
     # (e) parallel states whose done event never comes
     findings.extend(unfinishable)
+
+    # (f) slips of authoring: effects repeated on every resume through history, guards whose
+    # value is fixed by data nothing changes, assignments to keys nothing reads or declares
+    findings.extend(reentry_effects(model))
+    findings.extend(constant_guards(model))
+    findings.extend(unread_assignments(model))
     return findings
 
 
@@ -472,28 +463,6 @@ def _shadowed(machine: Machine, space: StateSpace | None, reached: set[str]) -> 
     return findings
 
 
-def _walk_specs(spec: Any) -> Iterator[tuple[str, Any]]:
-    """(verb, body) of every raise/send in an action's YAML form, nested ones included."""
-    if isinstance(spec, list):
-        for item in spec:
-            yield from _walk_specs(item)
-        return
-    if not isinstance(spec, dict):
-        return
-    for verb in ("raise", "send"):
-        if verb in spec:
-            yield verb, spec[verb]
-    for key in ("then", "else", "do"):
-        if key in spec:
-            yield from _walk_specs(spec[key])
-    if "elif" in spec and isinstance(spec["elif"], list):
-        for branch in spec["elif"]:
-            if isinstance(branch, dict):
-                yield from _walk_specs(branch.get("then"))
-    if "foreach" in spec and isinstance(spec["foreach"], dict):
-        yield from _walk_specs(spec["foreach"].get("do"))
-
-
 def _actions(machine: Machine) -> Iterator[Any]:
     for state in machine.model.states.values():
         for block in state.entry + state.exit:
@@ -511,7 +480,7 @@ def produced_events(machine: Machine) -> list[tuple[str, Location | None, str]]:
     for action in _actions(machine):
         if action.verb not in ("raise", "send", "if", "foreach"):
             continue
-        for verb, body in _walk_specs(action.spec):
+        for verb, body in walk_actions(action.spec, ("raise", "send")):
             if verb == "raise":
                 name = body if isinstance(body, str) else body.get("event") if isinstance(body, dict) else None
                 if isinstance(name, str):

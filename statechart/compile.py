@@ -106,6 +106,7 @@ class _Compiler(ActionCompiler):
         #: send id locations), and every expression with where it was written: checked at the end.
         self.declared: set[str] = set()
         self.name_uses: list[tuple[Expression, Any, Mark, str]] = []
+        self.script_reads: set[str] = set()
 
     # -- reporting ---------------------------------------------------------------------
     def problem(self, mark: Mark, message: str, hint: str | None = None) -> None:
@@ -327,6 +328,8 @@ class _Compiler(ActionCompiler):
             raw=doc,
             late_binding=self.late_binding,
             script=script.spec["script"] if script is not None else None,
+            names_read=frozenset({name for expression, *_ in self.name_uses for name in expression.names}
+                                 | self.script_reads),
         )
 
     def check_file_name(self, version: int, mark: Mark) -> None:

@@ -14,7 +14,7 @@ from . import actions as act
 from .events import DESCRIPTOR_PATTERN
 from .expressions import Expression, ExpressionSyntaxError
 from .model import Action, Location
-from .scripts import assigned_names, compile_script
+from .scripts import compile_script, script_names
 from .jsonvalues import copy_json
 from .yaml_loader import LocatedList, LocatedMap, Mark
 
@@ -48,6 +48,7 @@ class ActionCompiler:
     actions: dict[str, Callable]
     runtime_location_errors: bool
     declared: set[str]
+    script_reads: set[str]
 
     def action_list(self, spec: Any, mark: Mark, what: str) -> tuple[Action, ...]:
         if spec is None:
@@ -217,7 +218,9 @@ class ActionCompiler:
         if not isinstance(body, str):
             self.problem(mark, "`script` takes Python statements as a string")
             return None
-        self.declared.update(assigned_names(body))
+        assigned, read = script_names(body)
+        self.declared.update(assigned)
+        self.script_reads.update(read)
         try:
             run = compile_script(body, machine_name=self.machine_name)
         except ExpressionSyntaxError as error:

@@ -152,6 +152,9 @@ class MachineModel:
     raw: Any = attrs.field(eq=False, repr=False, default=None)
     late_binding: bool = False
     script: str | None = None  # runs once after the data is set, before the first state is entered
+    #: Data names some expression of the machine reads (guards, assigns, logs, sends ...), for the
+    #: analysis of assignments nothing reads. Python guards and actions are not included.
+    names_read: frozenset[str] = attrs.field(eq=False, default=frozenset())
 
     @property
     def root(self) -> State:

@@ -14,7 +14,7 @@ from typing import Any, Callable
 
 from .expressions import RESERVED_NAMES, SAFE_BUILTINS, Expression, ExpressionSyntaxError, compile_expression
 
-__all__ = ["compile_script", "assigned_names"]
+__all__ = ["compile_script", "script_names"]
 
 _OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Mod: "%",
               ast.Pow: "**", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}
@@ -42,19 +42,23 @@ def _target_name(source: str, node: ast.expr) -> str:
     return node.id
 
 
-def assigned_names(source: str) -> set[str]:
-    """The data names a script gives values (``name = ...``, ``name += ...``); empty when the
-    script does not parse (compiling it reports that)."""
+def script_names(source: str) -> tuple[set[str], set[str]]:
+    """The data names a script gives values (``name = ...``, ``name += ...``) and every name it
+    reads (a superset: builtins and comprehension variables included). Empty when the script
+    does not parse (compiling it reports that)."""
     try:
         tree = ast.parse(source, mode="exec")
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return set()
-    names: set[str] = set()
+        return set(), set()
+    assigned: set[str] = set()
     for statement in tree.body:
         targets = statement.targets if isinstance(statement, ast.Assign) else (
             [statement.target] if isinstance(statement, ast.AugAssign) else [])
-        names.update(target.id for target in targets if isinstance(target, ast.Name))
-    return names
+        assigned.update(target.id for target in targets if isinstance(target, ast.Name))
+    read = {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)}
+    read.update(node.target.id for node in ast.walk(tree)  # `n += 1` reads n too
+                if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name))
+    return assigned, read
 
 
 def compile_script(source: str, *, machine_name: str = "") -> Callable[[Any], None]:
