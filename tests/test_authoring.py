@@ -4,6 +4,8 @@ code, named and located when it runs), with the message the author sees."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -275,3 +277,31 @@ def test_the_example_machines_show_only_the_findings_they_are_meant_to() -> None
     assert {name: kinds_ for name, kinds_ in found.items() if kinds_} == {
         "order/v2.yaml": ["dead-end", "unhandled-event"],  # the README's abridged order: kept small on purpose
     }
+
+
+# -- the schema, after pip install -----------------------------------------------------------------------
+def test_schema_command_prints_and_writes_the_installed_schema(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    installed = Path(statechart.__file__).parent / "schemas" / "machine.schema.json"
+    assert main(["schema"]) == 0
+    assert capsys.readouterr().out == installed.read_text()
+    assert main(["schema", "--path"]) == 0
+    assert Path(capsys.readouterr().out.strip()).read_text() == installed.read_text()
+    assert main(["schema", "--write", str(tmp_path / ".statechart" / "machine.schema.json")]) == 0
+    assert (tmp_path / ".statechart" / "machine.schema.json").read_text() == installed.read_text()
+    assert main(["schema", "--snapshot"]) == 0
+    assert '"snapshot' in capsys.readouterr().out.lower()
+
+
+def test_the_ci_recipe_validates_with_a_yaml_1_2_loader(tmp_path: Path) -> None:
+    """docs/reference.md: check-jsonschema reads `on` as a key, so valid machines pass."""
+    root = Path(__file__).resolve().parent.parent
+    checker = Path(sys.executable).parent / "check-jsonschema"
+    schema = str(Path(statechart.__file__).parent / "schemas" / "machine.schema.json")
+    machines = sorted(str(p) for p in (root / "machines").glob("*/v*.yaml"))
+    good = subprocess.run([str(checker), "--schemafile", schema, *machines], capture_output=True, text=True)
+    assert good.returncode == 0, good.stdout + good.stderr
+    bad = tmp_path / "v1.yaml"
+    bad.write_text("machine: m\nversion: 1\nstates:\n  a: {entri: []}\n")
+    failed = subprocess.run([str(checker), "--schemafile", schema, str(bad)], capture_output=True, text=True)
+    assert failed.returncode == 1 and "'entri' was unexpected" in failed.stdout

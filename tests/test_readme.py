@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 import yaml
 
 import statechart
+from statechart.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -74,7 +76,7 @@ def test_readme_python_snippets_run_in_order(monkeypatch: pytest.MonkeyPatch) ->
         exec(compile(snippet, "README.md", "exec"), namespace)  # noqa: S102 - the README is ours
 
 
-def test_readme_yaml_snippets_are_valid() -> None:
+def test_readme_yaml_snippets_are_valid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     snippets = blocks("yaml")
     machine_snippets = [s for s in snippets if "machine:" in s]
     assert machine_snippets
@@ -82,6 +84,13 @@ def test_readme_yaml_snippets_are_valid() -> None:
         statechart.loads(snippet, "machines/order/v2.yaml", actions={"start_payment": lambda ctx: None})
     for snippet in snippets:
         schema_line = re.search(r"\$schema=(\S+)", snippet)
-        if schema_line:
-            assert (ROOT / "machines/order" / schema_line.group(1)).resolve().exists()
+        if schema_line:  # the command the README gives puts the schema where the comment points
+            written = re.search(r"`(statechart schema --write (\S+))`", README)
+            assert written is not None
+            monkeypatch.chdir(tmp_path)
+            assert main(written.group(1).split()[1:]) == 0
+            machine_folder = tmp_path / "machines" / "order"
+            target = (machine_folder / schema_line.group(1)).resolve()
+            assert target == (tmp_path / written.group(2)).resolve()
+            assert json.loads(target.read_text())["$id"].endswith("machine.schema.json")
         yaml.safe_load(snippet)
