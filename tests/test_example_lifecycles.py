@@ -195,7 +195,8 @@ def test_subscription_resume_restores_grace_through_history(active):
     assert instance.pending_sends == ()
     resumed = instance.send("RESUME")
     assert instance.configuration == {"subscribed", "grace"}
-    assert effects([resumed]) == [("subscription.payment_failed", {"customer": "c-1"})]
+    # the customer hears that the subscription resumed, not a second "payment failed"
+    assert effects([resumed]) == [("subscription.resumed", {"customer": "c-1"})]
 
 
 def test_subscription_resume_restores_active_through_history(active):

@@ -957,7 +957,10 @@ def test_failing_python_action_aborts_its_block_but_later_blocks_still_run() -> 
     """, actions={"boom": boom, "note": note})
     result = instance.send("GO")
     assert calls == ["boom", "note", "boom", "note"]
-    assert result.errors == ("boom: ValueError: bad input", "boom: ValueError: bad input")
+    line = boom.__code__.co_firstlineno  # the action is named, with where it is and the line that raised
+    assert len(result.errors) == 2 and result.errors[0] == result.errors[1]
+    assert result.errors[0].startswith("boom: action 'boom' (")
+    assert result.errors[0].endswith(f"test_interpreter.py:{line}) raised ValueError at line {line + 2}: bad input")
     assert result.macrosteps[0].events == ("GO", "error.execution", "error.execution")
     assert instance.configuration == {"b"}
 
