@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 import yaml
 
+from .quoting import quote, quote_repr
 from .errors import LoadError, Problem
 from .yaml_loader import LocatedList, LocatedMap, Mark
 
@@ -51,35 +52,76 @@ class _Element:
         return [c for c in self.children if c.tag == tag and c.namespace == SCXML_NS]
 
 
+#: How deep SCXML elements may nest (states, executable content, ...): real charts stay far below.
+MAX_ELEMENT_DEPTH = 100
+
+
+class _Refused(Exception):
+    """Raised from an expat callback to stop parsing at a construct we do not read."""
+
+    def __init__(self, line: int, column: int, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.line, self.column, self.message, self.hint = line, column, message, hint
+
+
 def parse_scxml(text: str | bytes, file: str) -> _Element:
-    """Parse XML into elements that remember their line and column (ElementTree forgets them)."""
+    """Parse XML into elements that remember their line and column (ElementTree forgets them).
+
+    Document type declarations are refused outright: they are the only way to declare
+    entities, and entities are how an XML document reads files (external entities) or grows
+    exponentially (nested internal entities). Elements nest at most :data:`MAX_ELEMENT_DEPTH`
+    deep. Text is collected in chunks and joined once per element, so parsing stays linear in
+    the size of the document however expat splits it.
+    """
     parser = xml.parsers.expat.ParserCreate(namespace_separator="}")
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
     stack: list[_Element] = []
+    chunks: list[list[str]] = []
     root: list[_Element] = []
 
+    def where() -> tuple[int, int]:
+        return parser.CurrentLineNumber, parser.CurrentColumnNumber + 1
+
     def start(name: str, attributes: dict[str, str]) -> None:
+        if len(stack) >= MAX_ELEMENT_DEPTH:
+            raise _Refused(*where(), f"elements nest more than {MAX_ELEMENT_DEPTH} deep",
+                           "flatten the chart; real statecharts nest a handful of levels")
         namespace, _, tag = name.rpartition("}")
         element = _Element(namespace, tag, {k.rpartition("}")[2] if k.startswith(SCXML_NS) else k: v
                                             for k, v in attributes.items()},
-                           parser.CurrentLineNumber, parser.CurrentColumnNumber + 1)
+                           *where())
         if stack:
             stack[-1].children.append(element)
         else:
             root.append(element)
         stack.append(element)
+        chunks.append([])
 
     def end(name: str) -> None:
-        stack.pop()
+        stack.pop().text = "".join(chunks.pop())
 
     def characters(data: str) -> None:
-        if stack:
-            stack[-1].text += data
+        if chunks:
+            chunks[-1].append(data)
+
+    def doctype(name: str, system_id: str | None, public_id: str | None, has_internal_subset: bool) -> None:
+        raise _Refused(*where(), "document type declarations (<!DOCTYPE>) are not accepted",
+                       "remove the <!DOCTYPE ...> declaration; SCXML needs no DTD, and its entities "
+                       "could read files or expand without bound")
+
+    def entity(name: str, *args: Any) -> None:  # pragma: no cover - a DTD is refused before its entities
+        raise _Refused(*where(), f"the entity declaration {quote_repr(name)} is not accepted",
+                       "write the text out instead of declaring an entity")
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = characters
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = entity
     try:
         parser.Parse(text, True)
+    except _Refused as refused:
+        raise LoadError([Problem(file, refused.line, refused.column, refused.message, refused.hint)]) from None
     except xml.parsers.expat.ExpatError as error:
         raise LoadError([Problem(file, error.lineno, error.offset + 1,
                                  f"invalid XML: {xml.parsers.expat.ErrorString(error.code)}")]) from None
@@ -129,11 +171,11 @@ class _Importer:
             return None
         datamodel = root.attributes.get("datamodel", "python")
         if datamodel not in ("python", "null"):
-            self.problem(root, f"datamodel {datamodel!r} is not supported",
+            self.problem(root, f"datamodel {quote_repr(datamodel)} is not supported",
                          "statechart evaluates Python expressions: use datamodel=\"python\"")
         binding = root.attributes.get("binding", "early")
         if binding not in ("early", "late"):
-            self.problem(root, f"binding must be 'early' or 'late', not {binding!r}")
+            self.problem(root, f"binding must be 'early' or 'late', not {quote_repr(binding)}")
         self.late_binding = binding == "late"
         stem = Path(self.file).stem
         name = root.attributes.get("name") or stem
@@ -218,7 +260,7 @@ class _Importer:
             try:
                 content = path.read_text(encoding="utf-8")
             except OSError as error:
-                self.problem(data, f"cannot read data src {source!r}: {error.strerror}")
+                self.problem(data, f"cannot read data src {quote_repr(source)}: {error.strerror}")
                 return None
             return _data_literal(data, content.strip())
         if data.text.strip() or data.children:
@@ -248,7 +290,7 @@ class _Importer:
                 if child.namespace == STATECHART_NS and child.tag == "invariant":
                     items.append(("invariant", child.attributes.get("expr", "")))
                     continue
-                self.refuse(child, f"<{element.tag} id={state_id!r}>")
+                self.refuse(child, f"<{element.tag} id={quote_repr(state_id)}>")
             elif child.tag == "onentry":
                 entry.append(self.block(child))
             elif child.tag == "onexit":
@@ -265,7 +307,7 @@ class _Importer:
             elif child.tag == "donedata" and element.tag == "final":
                 done_data = self.donedata(child)
             else:
-                self.refuse(child, f"<{element.tag} id={state_id!r}>")
+                self.refuse(child, f"<{element.tag} id={quote_repr(state_id)}>")
         if "initial" in element.attributes and element.tag == "state":
             targets = element.attributes["initial"].split()
             direct = {c[0] for c in children}
@@ -304,7 +346,7 @@ class _Importer:
                 if actions:
                     items.append(("actions", actions))
             else:
-                self.refuse(child, f"<history id={state_id!r}>")
+                self.refuse(child, f"<history id={quote_repr(state_id)}>")
         return state_id, self.mapping(element, items)
 
     def initial_element(self, element: _Element) -> LocatedMap:
@@ -521,7 +563,7 @@ class _Importer:
             try:
                 return path.read_text(encoding="utf-8").strip()
             except OSError as error:
-                self.problem(element, f"cannot read script src {source!r}: {error.strerror}")
+                self.problem(element, f"cannot read script src {quote_repr(source)}: {error.strerror}")
                 return ""
         return _dedent(element.text)
 
