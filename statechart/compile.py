@@ -9,18 +9,16 @@ entries, so the interpreter never has to look anything up by walking the tree.
 from __future__ import annotations
 
 import hashlib
-import importlib
-import importlib.util
 import json
 import keyword
 import math
 import re
-import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
 import attrs
 
+from .python_modules import ModuleRefused, bind_module, resolve_policy
 from .quoting import quote, quote_repr
 from . import actions as act
 from .compile_actions import ACTION_VERBS, DATA_KEY, IF_KEYS, SEND_KEYS, ActionCompiler, closest as _closest
@@ -82,9 +80,10 @@ class _Compiler(ActionCompiler):
     """Holds the problems found so far and the tables built while walking the document."""
 
     def __init__(self, file: str, actions: Mapping[str, Callable], guards: Mapping[str, Callable],
-                 base_dir: Path) -> None:
+                 base_dir: Path, python_policy: Any) -> None:
         self.file = file
         self.base_dir = base_dir
+        self.python_policy = python_policy
         self.problems: list[Problem] = []
         self.actions = dict(actions)
         self.guards = dict(guards)
@@ -195,14 +194,15 @@ class _Compiler(ActionCompiler):
             self.problem(mark, "`python` must be a module name or a list of them",
                          "a dotted module (myapp.actions) or a .py file beside the YAML (actions.py)")
             return ()
-        marks = getattr(names, "item_marks", [mark])
+        marks = getattr(names, "item_marks", [mark] * len(names))
         for name, name_mark in zip(names, marks):
             try:
-                self.modules.append(_import(name, self.base_dir))
-            except Exception as error:  # noqa: BLE001 - any import failure is the author's to fix
-                hint = ("a .py file is looked up in the folder of the machine file" if name.endswith(".py")
-                        else "a dotted module name must be importable (on sys.path)")
-                self.problem(name_mark, f"cannot import Python module {quote_repr(name)}: {error}", hint)
+                self.modules.append(bind_module(name, self.base_dir, self.python_policy))
+            except ModuleRefused as refused:
+                self.problem(name_mark, refused.message, refused.hint)
+            except (Exception, SystemExit) as error:  # noqa: BLE001 - any import failure is the author's to fix
+                self.problem(name_mark, f"cannot import Python module {quote_repr(name)}: {quote(str(error))}",
+                             "the module raised while it was imported")
         return tuple(names)
 
     def bound(self, name: str, table: dict[str, Callable], mark: Mark, what: str) -> Callable | None:
@@ -871,31 +871,15 @@ def definition_hash(name: str, version: int, states: Mapping[str, State], data: 
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _import(name: str, base_dir: Path) -> Any:
-    if name.endswith(".py"):
-        path = (base_dir / name).resolve()
-        module_name = f"statechart_user_{hashlib.sha1(str(path).encode()).hexdigest()[:12]}_{path.stem}"
-        if module_name in sys.modules:
-            return sys.modules[module_name]
-        spec = importlib.util.spec_from_file_location(module_name, path)
-        if spec is None or spec.loader is None or not path.is_file():
-            raise FileNotFoundError(f"there is no file {quote_repr(name)} in {base_dir}")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        try:
-            spec.loader.exec_module(module)
-        except BaseException:
-            del sys.modules[module_name]
-            raise
-        return module
-    return importlib.import_module(name)
-
-
 def compile_machine(doc: Any, file: str, *, actions: Mapping[str, Callable] | None = None,
                     guards: Mapping[str, Callable] | None = None, parse_problems: Iterable[Problem] = (),
-                    base_dir: Path | None = None) -> MachineModel:
-    """Compile a located document; raises :class:`LoadError` listing every problem."""
-    compiler = _Compiler(file, actions or {}, guards or {}, base_dir or Path(file).parent)
+                    base_dir: Path | None = None, python: Any = None) -> MachineModel:
+    """Compile a located document; raises :class:`LoadError` listing every problem.
+
+    ``python`` is the policy for the modules the document names (see :mod:`.python_modules`);
+    by default the modules of the machine's project are imported."""
+    compiler = _Compiler(file, actions or {}, guards or {}, base_dir or Path(file).parent,
+                         resolve_policy(python, default="project"))
     compiler.problems.extend(parse_problems)
     model = compiler.machine(doc) if doc is not None else None
     if compiler.problems or model is None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
 import re
 import xml.parsers.expat
 from pathlib import Path
@@ -21,6 +22,7 @@ import attrs
 import yaml
 
 from .quoting import quote, quote_repr
+from .scxml_sources import MAX_SRC_BYTES, SourceRefused, read_src
 from .errors import LoadError, Problem
 from .yaml_loader import LocatedList, LocatedMap, Mark
 
@@ -129,9 +131,12 @@ def parse_scxml(text: str | bytes, file: str) -> _Element:
 
 
 class _Importer:
-    def __init__(self, file: str, base_dir: Path) -> None:
+    def __init__(self, file: str, base_dir: Path, src_dir: str | os.PathLike[str] | None = None,
+                 max_src_bytes: int = MAX_SRC_BYTES) -> None:
         self.file = file
         self.base_dir = base_dir
+        self.src_dir = src_dir
+        self.max_src_bytes = max_src_bytes
         self.problems: list[Problem] = []
         self.late_binding = False
 
@@ -255,14 +260,8 @@ class _Importer:
         if "expr" in data.attributes:
             return self.mapping(data, [("expr", data.attributes["expr"])])
         if "src" in data.attributes:
-            source = data.attributes["src"]
-            path = self.base_dir / (source[5:] if source.startswith("file:") else source)
-            try:
-                content = path.read_text(encoding="utf-8")
-            except OSError as error:
-                self.problem(data, f"cannot read data src {quote_repr(source)}: {error.strerror}")
-                return None
-            return _data_literal(data, content.strip())
+            content = self.read_src(data)
+            return None if content is None else _data_literal(data, content.strip())
         if data.text.strip() or data.children:
             return _data_literal(data, data.text.strip())
         return None
@@ -558,14 +557,17 @@ class _Importer:
 
     def script(self, element: _Element) -> str:
         if "src" in element.attributes:
-            source = element.attributes["src"]
-            path = self.base_dir / (source[5:] if source.startswith("file:") else source)
-            try:
-                return path.read_text(encoding="utf-8").strip()
-            except OSError as error:
-                self.problem(element, f"cannot read script src {quote_repr(source)}: {error.strerror}")
-                return ""
+            content = self.read_src(element)
+            return "" if content is None else content.strip()
         return _dedent(element.text)
+
+    def read_src(self, element: _Element) -> str | None:
+        """The text of the file an element's ``src`` names, if the caller allows reading it."""
+        try:
+            return read_src(element.attributes["src"], self.src_dir, self.max_src_bytes)
+        except SourceRefused as refused:
+            self.problem(element, f"<{element.tag}>: {refused.message}", refused.hint)
+            return None
 
     def send(self, element: _Element) -> LocatedMap:
         attributes = element.attributes
@@ -719,22 +721,26 @@ def _expression_map(element: _Element, expression: str) -> LocatedMap:
     return result
 
 
-def scxml_to_document(text: str | bytes, file: str, base_dir: Path | None = None) -> tuple[LocatedMap | None,
-                                                                                           list[Problem]]:
-    """Parse an SCXML document into the located YAML vocabulary, with the problems found."""
+def scxml_to_document(text: str | bytes, file: str, base_dir: Path | None = None, *,
+                      src_dir: str | os.PathLike[str] | None = None,
+                      max_src_bytes: int = MAX_SRC_BYTES) -> tuple[LocatedMap | None, list[Problem]]:
+    """Parse an SCXML document into the located YAML vocabulary, with the problems found.
+
+    ``src`` attributes are read only from inside ``src_dir`` (see :mod:`.scxml_sources`)."""
     root = parse_scxml(text, file)
-    importer = _Importer(file, base_dir or Path(file).parent)
+    importer = _Importer(file, base_dir or Path(file).parent, src_dir, max_src_bytes)
     document = importer.document(root)
     return document, importer.problems
 
 
 def scxml_to_yaml(text: str | bytes, file: str, base_dir: Path | None = None, *, machine: str | None = None,
-                  version: int | None = None) -> str:
+                  version: int | None = None, src_dir: str | os.PathLike[str] | None = None,
+                  max_src_bytes: int = MAX_SRC_BYTES) -> str:
     """An SCXML document as a YAML machine file (``machine``/``version`` override the document's).
 
     Raises :class:`LoadError` with every problem (unsupported elements with their line) and
     writes nothing when the document cannot be imported."""
-    document, problems = scxml_to_document(text, file, base_dir)
+    document, problems = scxml_to_document(text, file, base_dir, src_dir=src_dir, max_src_bytes=max_src_bytes)
     if problems or document is None:
         raise LoadError(problems)
     if machine is not None:
