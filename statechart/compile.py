@@ -752,7 +752,7 @@ class _Compiler(ActionCompiler):
                     hint = _closest(str(name), children) or f"the children of {what} are: {', '.join(children)}"
                     if not deeper_allowed and isinstance(name, str) and name in self.raw_states \
                             and state_id in self.ancestors[name]:
-                        hint = f"{quote_repr(name)} is deeper down; to start there write `initial: {{target: {name}}}`"
+                        hint = f"{quote_repr(name)} is deeper down; to start there write `initial: {{target: {quote(name)}}}`"
                     self.problem(spec_mark, f"initial {quote_repr(name)} of {what} is not one of its child states", hint)
                 else:
                     targets.append(name)

@@ -113,6 +113,15 @@ def _inside(path: Path, root: Path) -> bool:
 
 def _locate(name: str, base_dir: Path, roots: tuple[Path, ...]) -> Path:
     """The file a module name stands for, inside one of ``roots``; raises :class:`ModuleRefused`."""
+    try:
+        return _locate_file(name, base_dir, roots)
+    except (OSError, ValueError) as error:  # a NUL byte, a name too long for the file system, a loop of links
+        reason = getattr(error, "strerror", None) or error
+        raise ModuleRefused(f"the Python module {quote_repr(name)} cannot be looked up: {reason}",
+                            "name a .py file beside the machine file or a dotted module of the project") from None
+
+
+def _locate_file(name: str, base_dir: Path, roots: tuple[Path, ...]) -> Path:
     where = " or ".join(str(root) for root in roots)
     if name.endswith(".py"):
         if Path(name).is_absolute() or name.startswith(("/", "\\", "~")):

@@ -149,7 +149,7 @@ class _Importer:
             hint = "<invoke> is not supported yet; model the child service with send/emit and events"
         else:
             hint = "it has no equivalent in the YAML vocabulary"
-        self.problem(element, f"<{name}> in {where} is not supported", hint)
+        self.problem(element, f"<{quote(name)}> in {where} is not supported", hint)
 
     # -- helpers building located values -----------------------------------------------------
     @staticmethod

@@ -54,13 +54,17 @@ def read_src(source: str, src_dir: str | os.PathLike[str] | None, max_bytes: int
     relative = _relative_path(source)
     if Path(relative).is_absolute() or relative.startswith("~"):
         raise SourceRefused(f"src {quote_repr(source)} is an absolute path", f"name a file relative to {root}")
-    path = (root / relative).resolve()  # symlinks resolved: a link cannot lead outside
+    try:
+        path = (root / relative).resolve()  # symlinks resolved: a link cannot lead outside
+    except (OSError, ValueError) as error:  # a NUL byte, a name too long, a loop of links
+        reason = getattr(error, "strerror", None) or error
+        raise SourceRefused(f"src {quote_repr(source)} cannot be looked up: {reason}") from None
     if path != root and root not in path.parents:
         raise SourceRefused(f"src {quote_repr(source)} is outside the src folder {root}",
                             "only files inside the src folder are read")
     try:
         info = path.stat()
-    except OSError as error:
+    except (OSError, ValueError) as error:
         raise SourceRefused(f"cannot read src {quote_repr(source)}: {error.strerror or error}") from None
     if not stat.S_ISREG(info.st_mode):
         raise SourceRefused(f"src {quote_repr(source)} is not a regular file", "only regular files are read")

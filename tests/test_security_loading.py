@@ -131,6 +131,17 @@ def test_an_installed_package_cannot_be_named(project: Path) -> None:
     assert "is not a module of the project" in problems(lambda: statechart.load(file))[0].message
 
 
+@pytest.mark.parametrize("name, reason", [('"a\\x00.py"', "embedded null byte"), ("a" * 5000 + ".py", "File name too long")],
+                         ids=["NUL byte", "too long"])
+def test_module_names_the_file_system_cannot_take_are_located_problems(project: Path, name: str,
+                                                                       reason: str) -> None:
+    file = project / "machines" / "shop" / "v1.yaml"
+    file.write_text(f"machine: shop\nversion: 1\npython: {name}\nstates: {{a: {{}}}}\n")
+    [found] = problems(lambda: statechart.load(file))
+    assert (found.line, found.column) == (3, 9) and found.message.endswith(f"cannot be looked up: {reason}")
+    assert len(found.message) < 200
+
+
 def test_a_dotted_project_module_is_imported_and_binds_its_functions(project: Path) -> None:
     (project / "shopapp").mkdir()
     (project / "shopapp" / "__init__.py").write_text("")
@@ -289,6 +300,11 @@ def test_data_src_never_leaves_the_src_folder(secret: Path, tmp_path: Path, sour
     (root / "zero").symlink_to("/dev/zero")
     found = problems(lambda: loads_scxml(data_src(source), str(root / "t.scxml"), src_dir=root))
     assert [(p.line, p.column, p.message) for p in found] == [(2, 12, "<data>: " + message.format(root=root))]
+
+
+def test_src_names_the_file_system_cannot_take_are_located_problems(tmp_path: Path) -> None:
+    found = problems(lambda: loads_scxml(data_src("a" * 5000), str(tmp_path / "t.scxml"), src_dir=tmp_path))
+    assert found[0].message == f"<data>: cannot read src {quote_repr('a' * 5000)}: File name too long"
 
 
 def test_a_fifo_in_the_src_folder_is_refused_without_hanging(tmp_path: Path) -> None:
