@@ -25,6 +25,7 @@ from .errors import (
     IdempotencyConflictError,
     PayloadError,
     StoreSchemaError,
+    PythonNotImportedError,
 )
 from .events import Event
 from .instance import Instance, SendResult
@@ -68,6 +69,7 @@ __all__ = [
     "IdempotencyConflictError",
     "PayloadError",
     "StoreSchemaError",
+    "PythonNotImportedError",
 ]
 
 __version__ = "0.1.0"

@@ -30,6 +30,7 @@ __all__ = [
     "IdempotencyConflictError",
     "PayloadError",
     "StoreSchemaError",
+    "PythonNotImportedError",
 ]
 
 
@@ -202,3 +203,16 @@ class PayloadError(StoreError):
 
 class StoreSchemaError(StoreError):
     """The database holds a schema this release cannot use (too new, or not ours)."""
+
+
+class PythonNotImportedError(StatechartError):
+    """A named action or guard of a machine loaded with ``python="static"`` was called.
+
+    The static check reads a module to know its names without running it (what the read-only
+    CLI commands do), so its functions exist only as stand-ins that refuse to run."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module = module
+        self.name = name
+        super().__init__(f"{name!r} from {module!r} was checked but not imported (the machine was loaded with "
+                         "python='static'); load it with python='project' (CLI: --allow-python) to run it")

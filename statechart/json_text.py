@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+from .errors import StatechartError
+
 __all__ = ["MAX_JSON_DEPTH", "JSONTextError", "parse_json_text", "json_depth"]
 
 #: How deep arrays and objects may nest in JSON a user passes; event data is rarely deeper than 5.
@@ -20,7 +22,7 @@ _STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _BRACKET = re.compile(r"[\[\]{}]")
 
 
-class JSONTextError(ValueError):
+class JSONTextError(StatechartError, ValueError):
     """JSON text that is invalid or nests too deeply; ``position`` is a 0-based character offset."""
 
     def __init__(self, message: str, position: int) -> None:

@@ -36,10 +36,10 @@ from typing import Any, Iterable, Literal, Sequence, Union
 
 import attrs
 
-from .errors import StatechartError
+from .errors import PythonNotImportedError
 from .quoting import quote_repr
 
-__all__ = ["PythonPolicy", "PythonNotImportedError", "ModuleRefused", "project_root", "resolve_policy",
+__all__ = ["PythonPolicy", "ModuleRefused", "project_root", "resolve_policy",
            "bind_module", "MAX_MODULE_BYTES"]
 
 #: The ``python=`` argument: a named policy or the folders modules may come from.
@@ -47,16 +47,6 @@ PythonPolicy = Union[Literal["project", "static", "refuse"], Sequence[Union[str,
 
 #: The largest module file read by the static check (the same bound as SCXML ``src`` files).
 MAX_MODULE_BYTES = 1024 * 1024
-
-
-class PythonNotImportedError(StatechartError):
-    """A named action or guard of a machine loaded without importing its module was called."""
-
-    def __init__(self, module: str, name: str) -> None:
-        self.module = module
-        self.name = name
-        super().__init__(f"{name!r} from {module!r} was checked but not imported (the machine was loaded with "
-                         "python='static'); load it with python='project' (CLI: --allow-python) to run it")
 
 
 class ModuleRefused(Exception):

@@ -27,7 +27,7 @@ from statechart.cli import main
 from statechart.errors import LoadError, Problem, StatechartError
 from statechart.json_text import MAX_JSON_DEPTH, JSONTextError, parse_json_text
 from statechart.machine import loads_scxml
-from statechart.python_modules import PythonNotImportedError
+from statechart.errors import PythonNotImportedError
 from statechart.quoting import quote, quote_repr
 from statechart.scripts import compile_script
 from statechart.scxml_import import MAX_ELEMENT_DEPTH
@@ -506,10 +506,11 @@ def nested(depth: int, kind: str) -> str:
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(depth=st.integers(0, 3000), kind=st.sampled_from(["list", "map"]), place=st.sampled_from(["data", "states"]),
-       junk=st.text(max_size=40))
-def test_any_nested_yaml_raises_only_load_errors_quickly(depth: int, kind: str, place: str, junk: str) -> None:
-    text = f"machine: a\nversion: 1\nstates: {{a: {{}}}}\n{place}: {nested(depth, kind)}\n# {junk}\n".replace(
-        "states: {a: {}}\nstates", "states")
+       junk=st.text(max_size=40), size=st.integers(0, 300_000))
+def test_any_nested_or_huge_yaml_raises_only_load_errors_quickly(depth: int, kind: str, place: str, junk: str,
+                                                                 size: int) -> None:
+    text = (f"machine: a\nversion: 1\nstates: {{a: {{}}}}\n{place}: {nested(depth, kind)}\n# {junk}\n"
+            f"description: '{'d' * size}'\n").replace("states: {a: {}}\nstates", "states")
     started = time.perf_counter()
     try:
         statechart.loads(text)
