@@ -22,6 +22,7 @@ import attrs
 import yaml
 
 from .quoting import quote, quote_repr
+from .json_text import MAX_JSON_DEPTH, json_depth
 from .scxml_sources import MAX_SRC_BYTES, SourceRefused, read_src
 from .errors import LoadError, Problem
 from .yaml_loader import LocatedList, LocatedMap, Mark
@@ -259,12 +260,19 @@ class _Importer:
     def data_value(self, data: _Element) -> Any:
         if "expr" in data.attributes:
             return self.mapping(data, [("expr", data.attributes["expr"])])
-        if "src" in data.attributes:
-            content = self.read_src(data)
-            return None if content is None else _data_literal(data, content.strip())
-        if data.text.strip() or data.children:
-            return _data_literal(data, data.text.strip())
+        try:
+            if "src" in data.attributes:
+                content = self.read_src(data)
+                return None if content is None else _data_literal(data, content.strip())
+            if data.text.strip() or data.children:
+                return _data_literal(data, data.text.strip())
+        except _TooDeepLiteral:
+            self.too_deep(data)
         return None
+
+    def too_deep(self, element: _Element) -> None:
+        self.problem(element, f"<{element.tag}> holds a value nested more than {MAX_JSON_DEPTH} levels deep",
+                     "flatten the value; machine data nests a handful of levels")
 
     # -- states ------------------------------------------------------------------------------------
     def state(self, element: _Element) -> tuple[str, LocatedMap]:
@@ -373,7 +381,11 @@ class _Importer:
         """A param's expression; a non-string literal (``7``, ``True``, ``None``, ``[1, 2]``) is its value,
         as YAML writes it, while a string literal stays an expression (``"'abc'"``)."""
         if "expr" in param.attributes:
-            return _literal_value(param.attributes["expr"], param.attributes["expr"])
+            try:
+                return _literal_value(param.attributes["expr"], param.attributes["expr"])
+            except _TooDeepLiteral:
+                self.too_deep(param)
+                return "None"
         if "location" in param.attributes:
             return param.attributes["location"]
         self.problem(param, "<param> needs expr or location")
@@ -385,7 +397,11 @@ class _Importer:
         if content.children:
             self.problem(content, "<content> holding XML markup is not supported",
                          "use text (a Python or JSON literal) or expr")
-        return _literal_source(content.text.strip())
+        try:
+            return _literal_source(content.text.strip())
+        except _TooDeepLiteral:
+            self.too_deep(content)
+            return "None"
 
     # -- transitions --------------------------------------------------------------------------------
     def transition(self, element: _Element) -> LocatedMap:
@@ -534,7 +550,11 @@ class _Importer:
             location = attributes.get("location", "")
             expression = attributes.get("expr")
             if expression is None:
-                expression = _literal_source(element.text.strip()) if element.text.strip() else "None"
+                try:
+                    expression = _literal_source(element.text.strip()) if element.text.strip() else "None"
+                except _TooDeepLiteral:
+                    self.too_deep(element)
+                    expression = "None"
             return self.mapping(element, [("assign", self.mapping(element, [(location, expression)]))])
         if tag == "script":
             return self.mapping(element, [("script", self.script(element))])
@@ -653,8 +673,20 @@ def _dedent(text: str) -> str:
                      for line in lines)
 
 
+class _TooDeepLiteral(Exception):
+    """Inline content nested deeper than an element may be: the importer reports it at the element."""
+
+
+def _check_literal_depth(text: str) -> None:
+    """Refuse literal text nested more than MAX_JSON_DEPTH deep (the limit of JSON a caller sends)
+    before a recursive parser sees it; a value that deep would not load as YAML either."""
+    if json_depth(text, MAX_JSON_DEPTH)[1] >= 0:
+        raise _TooDeepLiteral()
+
+
 def _literal_source(text: str) -> str:
     """Inline content as a Python expression: a literal stays as written, other text becomes a string."""
+    _check_literal_depth(text)
     try:
         ast.literal_eval(text)
         return text
@@ -682,6 +714,7 @@ def _json_compatible(value: Any) -> bool:
 def _parse_literal(text: str) -> tuple[str, Any]:
     """("value", v) when ``text`` is a JSON or Python literal a YAML file could hold; ("python", None)
     for a Python literal it cannot (a tuple, a set, bytes); ("text", None) otherwise."""
+    _check_literal_depth(text)
     for parse in (json.loads, ast.literal_eval):
         try:
             value = parse(text.strip())

@@ -401,6 +401,22 @@ def test_scxml_nested_deeper_than_the_limit_is_a_located_problem() -> None:
         "flatten the chart; real statecharts nest a handful of levels")]
 
 
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 500, 10_000])
+def test_scxml_literal_values_nested_past_the_json_limit_are_located_problems(depth: int) -> None:
+    value = "[" * depth + "]" * depth
+    text = scxml(f'<datamodel><data id="x">{value}</data></datamodel>\n<state id="a"><onentry>'
+                 f'<send event="e"><param name="p" expr="{value}"/></send>\n<assign location="x">{value}</assign>'
+                 '</onentry></state>')
+    hint = "flatten the value; machine data nests a handful of levels"
+    assert [(p.line, p.message, p.hint) for p in problems(lambda: loads_scxml(text, "t.scxml"))] == [
+        (2, f"<data> holds a value nested more than {MAX_JSON_DEPTH} levels deep", hint),
+        (3, f"<param> holds a value nested more than {MAX_JSON_DEPTH} levels deep", hint),
+        (4, f"<assign> holds a value nested more than {MAX_JSON_DEPTH} levels deep", hint)]
+    value = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    assert loads_scxml(scxml(f'<datamodel><data id="x">{value}</data></datamodel><state id="a"/>'),
+                       "t.scxml").start().data["x"] == json.loads(value)
+
+
 def test_large_scxml_text_is_read_in_linear_time() -> None:
     text = scxml('<datamodel><data id="x">' + "plain words\n" * 60_000 + '</data></datamodel><state id="a"/>')
     started = time.perf_counter()
