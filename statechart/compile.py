@@ -717,13 +717,27 @@ class _Compiler(ActionCompiler):
 
     def check_orthogonal(self, targets: list[str], mark: Mark,
                          hint: str = "several targets must lie in different regions of a parallel state") -> None:
-        for index, first in enumerate(targets):
-            for second in targets[index + 1 :]:
-                common = next(a for a in (first,) + self.ancestors[first]
-                              if a == second or a in self.ancestors[second] or a == ROOT)
-                kind = self.raw_states[common][1] if common != ROOT else StateKind.COMPOUND
-                if common in (first, second) or kind is not StateKind.PARALLEL:
-                    self.problem(mark, f"targets {quote_repr(first)} and {quote_repr(second)} cannot be active together", hint)
+        """Targets can be active together when each pair meets in a parallel state, neither
+        containing the other. Checked in one walk up from each target (linear in the targets
+        times the depth, not quadratic: a list of 50,000 targets took minutes); the first
+        conflicting pair is reported."""
+        passed_by: dict[str, str] = {}  # state -> the first target whose ancestor chain went through it
+        for target in targets:
+            chain = (target,) + self.ancestors[target]
+            for index, state in enumerate(chain):
+                earlier = passed_by.get(state)
+                if earlier is None:
+                    continue
+                kind = self.raw_states[state][1] if state != ROOT else StateKind.COMPOUND
+                if state in (target, earlier) or kind is not StateKind.PARALLEL:
+                    self.problem(mark, f"targets {quote_repr(earlier)} and {quote_repr(target)} cannot be active "
+                                       "together", hint)
+                    return
+                break
+            else:
+                index = len(chain)
+            for state in chain[:index]:
+                passed_by[state] = target
 
     def initial(self, state_id: str, body: LocatedMap, mark: Mark) -> Transition | None:
         children = self.children[state_id]

@@ -84,6 +84,8 @@ def compile_script(source: str, *, machine_name: str = "") -> Callable[[Any], No
         lines = source.splitlines(keepends=True)
         offset = sum(len(line) for line in lines[: (error.lineno or 1) - 1]) + max((error.offset or 1) - 1, 0)
         raise ExpressionSyntaxError(f"invalid script syntax: {error.msg}", offset, source) from None
+    except (RecursionError, MemoryError):  # the parser recurses (and allocates) per nesting level
+        raise ExpressionSyntaxError("script is too deeply nested", 0, source) from None
     located = _Source(source)
     steps: list[Callable[[Any], None]] = []
     for statement in tree.body:

@@ -512,6 +512,22 @@ def test_script_compilation_is_linear_in_its_length() -> None:
     assert ratio < 7, f"4x the lines took {ratio:.1f}x the time (linear is about 4, quadratic 16)"
 
 
+@pytest.mark.parametrize("script", ["x = " + "-" * 100_000 + "1", "x = " + "not " * 50_000 + "1"],
+                         ids=["unary minus", "not"])
+def test_a_deeply_nested_script_is_a_located_problem(script: str) -> None:
+    found = problems(lambda: statechart.loads(f"machine: a\nversion: 1\nstates: {{a: {{}}}}\nscript: '{script}'\n"))
+    assert [(p.line, p.column, p.message) for p in found] == [(4, 9, "script: script is too deeply nested")]
+
+
+def test_a_long_list_of_conflicting_targets_is_one_problem_found_quickly() -> None:
+    targets = ", ".join(["a"] * 20_000)
+    started = time.perf_counter()
+    found = problems(lambda: statechart.loads(
+        f"machine: a\nversion: 1\nstates: {{a: {{on: {{E: {{target: [{targets}]}}}}}}}}\n"))
+    assert time.perf_counter() - started < 10  # pairwise checking made 200 million problems
+    assert [(p.line, p.column, p.message) for p in found] == [(3, 31, "targets 'a' and 'a' cannot be active together")]
+
+
 # --------------------------------------------------------------------------- properties
 
 
