@@ -33,6 +33,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         StatechartError,
         StoreError,
         StoreSchemaError,
+        PythonNotImportedError,
         UnhandledEventError,
         UnknownEventError,
     )
@@ -71,6 +72,7 @@ _EXPORTS: dict[str, str] = {
         "IdempotencyConflictError",
         "PayloadError",
         "StoreSchemaError",
+        "PythonNotImportedError",
     ), ".errors"),
 }
 

@@ -13,7 +13,7 @@ from typing import Any, Callable, Sequence
 import attrs
 
 from .durations import parse_duration
-from .errors import CallbackError
+from .errors import CallbackError, StatechartError
 from .expressions import Expression
 
 __all__ = [
@@ -224,6 +224,8 @@ def make_call(name: str, function: Callable[[Any], Any]) -> Run:
         ctx.prepare_for_python()
         try:
             function(ctx)
+        except StatechartError:  # already says what and where (a stand-in that refuses to run, ...)
+            raise
         except Exception as error:  # noqa: BLE001 - named and located; the block stops as SCXML says
             raise CallbackError("action", name, function, error) from error
 

@@ -10,6 +10,7 @@ import difflib
 import re
 from typing import Any, Callable, Iterable
 
+from .quoting import quote, quote_repr
 from . import actions as act
 from .events import DESCRIPTOR_PATTERN
 from .expressions import Expression, ExpressionSyntaxError
@@ -38,7 +39,7 @@ def _event_spec(body: Any) -> Any:
 def closest(word: str, choices: Iterable[str]) -> str | None:
     """A did-you-mean hint for a misspelt key, verb or name."""
     match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean {match[0]!r}?" if match else None
+    return f"did you mean {quote_repr(match[0])}?" if match else None
 
 
 class ActionCompiler:
@@ -86,7 +87,7 @@ class ActionCompiler:
                 self.problem(mark, f"an empty action in {what}", f"write one of: {', '.join(ACTION_VERBS)}")
             if not verbs:
                 for key in spec:
-                    self.problem(spec.key_marks[key], f"unknown action {key!r} in {what}",
+                    self.problem(spec.key_marks[key], f"unknown action {quote_repr(key)} in {what}",
                                  closest(key, ACTION_VERBS) or f"verbs: {', '.join(ACTION_VERBS)}")
             else:
                 self.problem(mark, f"an action has exactly one verb, found {', '.join(verbs)}",
@@ -106,10 +107,10 @@ class ActionCompiler:
         for key, value in body.items():
             path = tuple(key.split("."))
             if not all(DATA_KEY.match(p) for p in path):
-                self.problem(body.key_marks[key], f"{key!r} is not a data key or dotted path")
+                self.problem(body.key_marks[key], f"{quote_repr(key)} is not a data key or dotted path")
                 continue
             self.declared.add(path[0])
-            expression = self.expression(value, body.value_marks[key], f"assign to {key!r}", null=True)
+            expression = self.expression(value, body.value_marks[key], f"assign to {quote_repr(key)}", null=True)
             if expression is not None:
                 parts.append(Action("assign", f"{key} = {expression.source}", act.make_assign(path, expression),
                                     {"assign": {key: expression.source}}, location))
@@ -147,7 +148,7 @@ class ActionCompiler:
 
     def event_name(self, name: Any, mark: Mark, verb: str) -> str | None:
         if not isinstance(name, str) or not DESCRIPTOR_PATTERN.match(name) or "*" in name or name.endswith("."):
-            self.problem(mark, f"{name!r} is not a valid event name for `{verb}`",
+            self.problem(mark, f"{quote_repr(name)} is not a valid event name for `{verb}`",
                          "event names are dotted words such as PAY or order.paid")
             return None
         return name
@@ -225,7 +226,7 @@ class ActionCompiler:
             run = compile_script(body, machine_name=self.machine_name)
         except ExpressionSyntaxError as error:
             line = mark.line + body.count("\n", 0, error.offset)
-            self.problem(Mark(line, mark.column), f"script: {error.message}", f"in {body!r}")
+            self.problem(Mark(line, mark.column), f"script: {error.message}", f"in {quote_repr(body)}")
             return None
         return Action("script", f"script {body.splitlines()[0] if body else ''}", run, {"script": body}, location)
 
@@ -280,7 +281,7 @@ class ActionCompiler:
         actions = self.action_list(body.get("do"), body.value_marks.get("do", mark), what)
         if invalid and self.runtime_location_errors:
             # SCXML 4.6 makes an invalid item or index an error.execution when the foreach runs.
-            message = f"foreach `{invalid[0]}` {body[invalid[0]]!r} is not a valid data location"
+            message = f"foreach `{invalid[0]}` {quote_repr(body[invalid[0]])} is not a valid data location"
             return Action("foreach", f"foreach {body['item']}", _failing(message), {"foreach": copy_json(body)},
                           location)
         for key in invalid:

@@ -31,6 +31,7 @@ __all__ = [
     "IdempotencyConflictError",
     "PayloadError",
     "StoreSchemaError",
+    "PythonNotImportedError",
 ]
 
 
@@ -239,3 +240,14 @@ def _relative(file: str | None) -> str:
     except ValueError:
         return file
     return file if relative.startswith("..") else relative
+class PythonNotImportedError(StatechartError):
+    """A named action or guard of a machine loaded with ``python="static"`` was called.
+
+    The static check reads a module to know its names without running it (what the read-only
+    CLI commands do), so its functions exist only as stand-ins that refuse to run."""
+
+    def __init__(self, module: str, name: str) -> None:
+        self.module = module
+        self.name = name
+        super().__init__(f"{name!r} from {module!r} was checked but not imported (the machine was loaded with "
+                         "python='static'); load it with python='project' (CLI: --allow-python) to run it")

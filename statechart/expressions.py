@@ -208,22 +208,7 @@ def _build_function(
     ``return body`` form is used and a KeyError from e.g. ``event.data`` stays
     what it is.
     """
-    module = ast.parse(_WRAPPER_TEMPLATE)
-    function = module.body[0]
-    assert isinstance(function, ast.FunctionDef)
-    guarded = function.body[0]
-    assert isinstance(guarded, ast.Try)
-    name_tuple = tuple(sorted(names))
-    if name_tuple:
-        returned = guarded.body[0]
-        assert isinstance(returned, ast.Return)
-        returned.value = body
-        report = guarded.handlers[0].body[0]
-        assert isinstance(report, ast.Expr) and isinstance(report.value, ast.Call)
-        placeholder = report.value.args[2]
-        report.value.args[2] = ast.copy_location(ast.Constant(value=name_tuple), placeholder)
-    else:
-        function.body = [ast.copy_location(ast.Return(value=body), guarded)]
+    module = _wrapper_module(body, tuple(sorted(names)))
     code = compile(module, filename, "exec")
     namespace: dict[str, Any] = {
         "__builtins__": {},
@@ -233,6 +218,37 @@ def _build_function(
     }
     exec(code, namespace)  # noqa: S102 - the AST was checked against the allow-list
     return namespace.pop(_FUNCTION_NAME)
+
+
+def _wrapper_module(body: ast.expr, name_tuple: tuple[str, ...]) -> ast.Module:
+    """The AST of :data:`_WRAPPER_TEMPLATE` around ``body``, built directly.
+
+    Building the few nodes costs far less than parsing the template for every expression,
+    which dominated compiling a long ``script`` (one expression per statement).
+    """
+
+    def at(node: Any) -> Any:  # fix_missing_locations walks the whole body: slower than the rest together
+        node.lineno, node.col_offset, node.end_lineno, node.end_col_offset = 1, 0, 1, 0
+        return node
+
+    def load(name: str) -> ast.Name:
+        return at(ast.Name(id=name, ctx=ast.Load()))
+
+    statements: list[ast.stmt]
+    if name_tuple:
+        report = at(ast.Call(func=load("_raise_if_missing"),
+                             args=[load("_exc"), load(_DATA), at(ast.Constant(value=name_tuple))], keywords=[]))
+        handler = at(ast.ExceptHandler(type=load("_KeyError"), name="_exc",
+                                       body=[at(ast.Expr(value=report)), at(ast.Raise())]))
+        statements = [at(ast.Try(body=[at(ast.Return(value=body))], handlers=[handler], orelse=[], finalbody=[]))]
+    else:
+        statements = [at(ast.Return(value=body))]
+    arguments = ast.arguments(posonlyargs=[], kwonlyargs=[], kw_defaults=[], defaults=[],
+                              args=[at(ast.arg(arg=name)) for name in (_DATA, _EVENT, _IN, _SYSTEM)])
+    extra: dict[str, Any] = {"type_params": []} if "type_params" in ast.FunctionDef._fields else {}
+    function = at(ast.FunctionDef(name=_FUNCTION_NAME, args=arguments, body=statements, decorator_list=[],
+                                  returns=None, **extra))
+    return ast.Module(body=[function], type_ignores=[])
 
 
 class _Locator:

@@ -12,6 +12,8 @@ from .errors import DefinitionMismatchError, LoadError, Problem, SnapshotFormatE
 from .interpreter import DEFAULT_MICROSTEP_LIMIT, ActionContext, Engine, Status, system_variables
 from .model import ROOT, MachineModel, State, StateKind
 from .snapshot import Snapshot
+from .python_modules import PythonPolicy
+from .scxml_sources import MAX_SRC_BYTES
 from .yaml_loader import parse_yaml
 
 if TYPE_CHECKING:
@@ -122,17 +124,32 @@ def legal_configuration_problems(model: MachineModel, configuration: frozenset[s
 
 def loads(text: str, file: str = "<string>", *, actions: Mapping[str, Callable] | None = None,
           guards: Mapping[str, Callable] | None = None, base_dir: str | Path | None = None,
-          microstep_limit: int = DEFAULT_MICROSTEP_LIMIT) -> Machine:
-    """Compile machine YAML text; raises :class:`LoadError` with every problem located."""
+          microstep_limit: int = DEFAULT_MICROSTEP_LIMIT, python: PythonPolicy | None = None) -> Machine:
+    """Compile machine YAML text; raises :class:`LoadError` with every problem located.
+
+    ``python`` decides what the machine's ``python:`` modules may be (see docs/security.md):
+    ``"project"`` (the default) imports modules of the machine's project only, the folder
+    holding ``machines/``; ``"static"`` checks the names they define without importing them;
+    ``"refuse"`` refuses the key; a list of folders imports modules from those folders only.
+    """
     document, problems = parse_yaml(text, file)
     model = compile_machine(document, file, actions=actions, guards=guards, parse_problems=problems,
-                            base_dir=Path(base_dir) if base_dir else Path(file).parent)
+                            base_dir=Path(base_dir) if base_dir else Path(file).parent,
+                            python=python if python is not None else "project")
     return Machine(model, microstep_limit=microstep_limit)
 
 
 def load(path: str | Path, *, actions: Mapping[str, Callable] | None = None,
-         guards: Mapping[str, Callable] | None = None, microstep_limit: int = DEFAULT_MICROSTEP_LIMIT) -> Machine:
-    """Load and compile ``machines/<name>/v<N>.yaml``; raises :class:`LoadError` on any problem."""
+         guards: Mapping[str, Callable] | None = None, microstep_limit: int = DEFAULT_MICROSTEP_LIMIT,
+         python: PythonPolicy | None = None, src_dir: str | Path | None = None,
+         max_src_bytes: int = MAX_SRC_BYTES) -> Machine:
+    """Load and compile ``machines/<name>/v<N>.yaml`` (or an ``.scxml`` document); raises
+    :class:`LoadError` on any problem.
+
+    ``python`` is the module policy of :func:`loads`; by default a YAML file may import its
+    project's modules and an SCXML document may import none. ``src_dir`` and ``max_src_bytes``
+    apply to SCXML documents (see :func:`loads_scxml`).
+    """
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -142,19 +159,27 @@ def load(path: str | Path, *, actions: Mapping[str, Callable] | None = None,
         raise LoadError([Problem(str(path), 1, 1, f"cannot read the file: {error}")]) from None
     if path.suffix.lower() == ".scxml":
         return loads_scxml(text, str(path), actions=actions, guards=guards, base_dir=path.parent,
-                           microstep_limit=microstep_limit)
+                           microstep_limit=microstep_limit, python=python, src_dir=src_dir,
+                           max_src_bytes=max_src_bytes)
     return loads(text, str(path), actions=actions, guards=guards, base_dir=path.parent,
-                 microstep_limit=microstep_limit)
+                 microstep_limit=microstep_limit, python=python)
 
 
 def loads_scxml(text: str, file: str = "<string>.scxml", *, actions: Mapping[str, Callable] | None = None,
                 guards: Mapping[str, Callable] | None = None, base_dir: str | Path | None = None,
-                microstep_limit: int = DEFAULT_MICROSTEP_LIMIT) -> Machine:
-    """Compile an SCXML document (Python datamodel); problems point at the .scxml lines."""
+                microstep_limit: int = DEFAULT_MICROSTEP_LIMIT, python: PythonPolicy | None = None,
+                src_dir: str | Path | None = None, max_src_bytes: int = MAX_SRC_BYTES) -> Machine:
+    """Compile an SCXML document (Python datamodel); problems point at the .scxml lines.
+
+    An SCXML document is usually someone else's: by default it may name no Python module
+    (``python="refuse"``; pass ``"project"`` or ``"static"`` to opt in) and read no file:
+    ``<data src>`` and ``<script src>`` are refused unless ``src_dir`` is given, and then read
+    only regular UTF-8 files inside it of at most ``max_src_bytes``.
+    """
     from .scxml_import import scxml_to_document
 
     folder = Path(base_dir) if base_dir else Path(file).parent
-    document, problems = scxml_to_document(text, file, folder)
+    document, problems = scxml_to_document(text, file, folder, src_dir=src_dir, max_src_bytes=max_src_bytes)
     model = compile_machine(document, file, actions=actions, guards=guards, parse_problems=problems,
-                            base_dir=folder)
+                            base_dir=folder, python=python if python is not None else "refuse")
     return Machine(model, microstep_limit=microstep_limit)

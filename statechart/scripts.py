@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 from typing import Any, Callable
 
+from .quoting import quote
 from .expressions import RESERVED_NAMES, SAFE_BUILTINS, Expression, ExpressionSyntaxError, compile_expression
 
 __all__ = ["compile_script", "script_names"]
@@ -20,25 +21,58 @@ _OPERATORS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Floor
               ast.Pow: "**", ast.BitAnd: "&", ast.BitOr: "|", ast.BitXor: "^", ast.LShift: "<<", ast.RShift: ">>"}
 
 
-def _offset(source: str, node: ast.AST) -> int:
-    lines = source.splitlines(keepends=True)
-    return sum(len(line) for line in lines[: node.lineno - 1]) + node.col_offset  # type: ignore[attr-defined]
+class _Source:
+    """Script text with its line starts computed once, so locating a node costs only its own line.
+
+    ``ast.get_source_segment`` splits the whole source on every call, which made compiling a
+    script quadratic in its length (2,000 lines took seconds); this keeps it linear.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.lines = text.splitlines(keepends=True)
+        self.starts: list[int] = []
+        position = 0
+        for line in self.lines:
+            self.starts.append(position)
+            position += len(line)
+        self.starts.append(position)
+
+    def offset(self, lineno: int, byte_column: int) -> int:
+        """The character offset of ``(lineno, byte_column)`` (ast columns count UTF-8 bytes)."""
+        index = min(max(lineno - 1, 0), len(self.lines))
+        line = self.lines[index] if index < len(self.lines) else ""
+        column = len(line.encode("utf-8")[:byte_column].decode("utf-8", errors="ignore"))
+        return self.starts[index] + column
+
+    def start(self, node: ast.AST) -> int:
+        return self.offset(node.lineno, node.col_offset)  # type: ignore[attr-defined]
+
+    def segment(self, node: ast.AST) -> str:
+        end_line, end_column = getattr(node, "end_lineno", None), getattr(node, "end_col_offset", None)
+        if end_line is None or end_column is None:
+            return ""
+        return self.text[self.start(node):self.offset(end_line, end_column)]
 
 
-def _expression(source: str, node: ast.AST, machine_name: str) -> Expression:
-    text = ast.get_source_segment(source, node) or ""
+def _offset(source: _Source, node: ast.AST) -> int:
+    return source.start(node)
+
+
+def _expression(source: _Source, node: ast.AST, machine_name: str) -> Expression:
+    text = source.segment(node)
     try:
         return compile_expression(text, machine_name=machine_name)
     except ExpressionSyntaxError as error:
-        raise ExpressionSyntaxError(error.message, _offset(source, node) + error.offset, source) from None
+        raise ExpressionSyntaxError(error.message, _offset(source, node) + error.offset, source.text) from None
 
 
-def _target_name(source: str, node: ast.expr) -> str:
+def _target_name(source: _Source, node: ast.expr) -> str:
     if not isinstance(node, ast.Name) or node.id.startswith("_") or node.id in RESERVED_NAMES \
             or node.id in SAFE_BUILTINS:
         raise ExpressionSyntaxError(
-            f"cannot assign to `{ast.get_source_segment(source, node)}`; a script assigns data names",
-            _offset(source, node), source)
+            f"cannot assign to `{quote(source.segment(node))}`; a script assigns data names",
+            _offset(source, node), source.text)
     return node.id
 
 
@@ -69,9 +103,12 @@ def compile_script(source: str, *, machine_name: str = "") -> Callable[[Any], No
         lines = source.splitlines(keepends=True)
         offset = sum(len(line) for line in lines[: (error.lineno or 1) - 1]) + max((error.offset or 1) - 1, 0)
         raise ExpressionSyntaxError(f"invalid script syntax: {error.msg}", offset, source) from None
+    except (RecursionError, MemoryError):  # the parser recurses (and allocates) per nesting level
+        raise ExpressionSyntaxError("script is too deeply nested", 0, source) from None
+    located = _Source(source)
     steps: list[Callable[[Any], None]] = []
     for statement in tree.body:
-        steps.append(_statement(source, statement, machine_name))
+        steps.append(_statement(located, statement, machine_name))
 
     def run(ctx: Any) -> None:
         for step in steps:
@@ -80,7 +117,7 @@ def compile_script(source: str, *, machine_name: str = "") -> Callable[[Any], No
     return run
 
 
-def _statement(source: str, statement: ast.stmt, machine_name: str) -> Callable[[Any], None]:
+def _statement(source: _Source, statement: ast.stmt, machine_name: str) -> Callable[[Any], None]:
     if isinstance(statement, ast.Assign) and len(statement.targets) == 1:
         target = statement.targets[0]
         value = _expression(source, statement.value, machine_name)
@@ -102,12 +139,12 @@ def _statement(source: str, statement: ast.stmt, machine_name: str) -> Callable[
         return set_name
     if isinstance(statement, ast.AugAssign) and type(statement.op) in _OPERATORS:
         name = _target_name(source, statement.target)
-        right = ast.get_source_segment(source, statement.value)
+        right = source.segment(statement.value)
         try:
             combined = compile_expression(f"{name} {_OPERATORS[type(statement.op)]} ({right})",
                                           machine_name=machine_name)
         except ExpressionSyntaxError as error:
-            raise ExpressionSyntaxError(error.message, _offset(source, statement), source) from None
+            raise ExpressionSyntaxError(error.message, _offset(source, statement), source.text) from None
 
         def update(ctx: Any) -> None:
             ctx.data[name] = combined.evaluate(ctx.data, ctx.event, ctx.In, ctx.system)
@@ -121,4 +158,4 @@ def _statement(source: str, statement: ast.stmt, machine_name: str) -> Callable[
     kind = type(statement).__name__
     raise ExpressionSyntaxError(
         f"{kind} statements are not allowed in a script; use `name = expr`, `name += expr`, "
-        f"`name[key] = expr` or an expression", _offset(source, statement), source)
+        f"`name[key] = expr` or an expression", _offset(source, statement), source.text)

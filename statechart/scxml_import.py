@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+import os
 import re
 import xml.parsers.expat
 from pathlib import Path
@@ -20,6 +21,9 @@ from typing import Any
 import attrs
 import yaml
 
+from .quoting import quote, quote_repr
+from .json_text import MAX_JSON_DEPTH, json_depth
+from .scxml_sources import MAX_SRC_BYTES, SourceRefused, read_src
 from .errors import LoadError, Problem
 from .yaml_loader import LocatedList, LocatedMap, Mark
 
@@ -51,35 +55,76 @@ class _Element:
         return [c for c in self.children if c.tag == tag and c.namespace == SCXML_NS]
 
 
+#: How deep SCXML elements may nest (states, executable content, ...): real charts stay far below.
+MAX_ELEMENT_DEPTH = 100
+
+
+class _Refused(Exception):
+    """Raised from an expat callback to stop parsing at a construct we do not read."""
+
+    def __init__(self, line: int, column: int, message: str, hint: str) -> None:
+        super().__init__(message)
+        self.line, self.column, self.message, self.hint = line, column, message, hint
+
+
 def parse_scxml(text: str | bytes, file: str) -> _Element:
-    """Parse XML into elements that remember their line and column (ElementTree forgets them)."""
+    """Parse XML into elements that remember their line and column (ElementTree forgets them).
+
+    Document type declarations are refused outright: they are the only way to declare
+    entities, and entities are how an XML document reads files (external entities) or grows
+    exponentially (nested internal entities). Elements nest at most :data:`MAX_ELEMENT_DEPTH`
+    deep. Text is collected in chunks and joined once per element, so parsing stays linear in
+    the size of the document however expat splits it.
+    """
     parser = xml.parsers.expat.ParserCreate(namespace_separator="}")
+    parser.SetParamEntityParsing(xml.parsers.expat.XML_PARAM_ENTITY_PARSING_NEVER)
     stack: list[_Element] = []
+    chunks: list[list[str]] = []
     root: list[_Element] = []
 
+    def where() -> tuple[int, int]:
+        return parser.CurrentLineNumber, parser.CurrentColumnNumber + 1
+
     def start(name: str, attributes: dict[str, str]) -> None:
+        if len(stack) >= MAX_ELEMENT_DEPTH:
+            raise _Refused(*where(), f"elements nest more than {MAX_ELEMENT_DEPTH} deep",
+                           "flatten the chart; real statecharts nest a handful of levels")
         namespace, _, tag = name.rpartition("}")
         element = _Element(namespace, tag, {k.rpartition("}")[2] if k.startswith(SCXML_NS) else k: v
                                             for k, v in attributes.items()},
-                           parser.CurrentLineNumber, parser.CurrentColumnNumber + 1)
+                           *where())
         if stack:
             stack[-1].children.append(element)
         else:
             root.append(element)
         stack.append(element)
+        chunks.append([])
 
     def end(name: str) -> None:
-        stack.pop()
+        stack.pop().text = "".join(chunks.pop())
 
     def characters(data: str) -> None:
-        if stack:
-            stack[-1].text += data
+        if chunks:
+            chunks[-1].append(data)
+
+    def doctype(name: str, system_id: str | None, public_id: str | None, has_internal_subset: bool) -> None:
+        raise _Refused(*where(), "document type declarations (<!DOCTYPE>) are not accepted",
+                       "remove the <!DOCTYPE ...> declaration; SCXML needs no DTD, and its entities "
+                       "could read files or expand without bound")
+
+    def entity(name: str, *args: Any) -> None:  # pragma: no cover - a DTD is refused before its entities
+        raise _Refused(*where(), f"the entity declaration {quote_repr(name)} is not accepted",
+                       "write the text out instead of declaring an entity")
 
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = characters
+    parser.StartDoctypeDeclHandler = doctype
+    parser.EntityDeclHandler = entity
     try:
         parser.Parse(text, True)
+    except _Refused as refused:
+        raise LoadError([Problem(file, refused.line, refused.column, refused.message, refused.hint)]) from None
     except xml.parsers.expat.ExpatError as error:
         raise LoadError([Problem(file, error.lineno, error.offset + 1,
                                  f"invalid XML: {xml.parsers.expat.ErrorString(error.code)}")]) from None
@@ -87,9 +132,12 @@ def parse_scxml(text: str | bytes, file: str) -> _Element:
 
 
 class _Importer:
-    def __init__(self, file: str, base_dir: Path) -> None:
+    def __init__(self, file: str, base_dir: Path, src_dir: str | os.PathLike[str] | None = None,
+                 max_src_bytes: int = MAX_SRC_BYTES) -> None:
         self.file = file
         self.base_dir = base_dir
+        self.src_dir = src_dir
+        self.max_src_bytes = max_src_bytes
         self.problems: list[Problem] = []
         self.late_binding = False
 
@@ -102,7 +150,7 @@ class _Importer:
             hint = "<invoke> is not supported yet; model the child service with send/emit and events"
         else:
             hint = "it has no equivalent in the YAML vocabulary"
-        self.problem(element, f"<{name}> in {where} is not supported", hint)
+        self.problem(element, f"<{quote(name)}> in {where} is not supported", hint)
 
     # -- helpers building located values -----------------------------------------------------
     @staticmethod
@@ -129,11 +177,11 @@ class _Importer:
             return None
         datamodel = root.attributes.get("datamodel", "python")
         if datamodel not in ("python", "null"):
-            self.problem(root, f"datamodel {datamodel!r} is not supported",
+            self.problem(root, f"datamodel {quote_repr(datamodel)} is not supported",
                          "statechart evaluates Python expressions: use datamodel=\"python\"")
         binding = root.attributes.get("binding", "early")
         if binding not in ("early", "late"):
-            self.problem(root, f"binding must be 'early' or 'late', not {binding!r}")
+            self.problem(root, f"binding must be 'early' or 'late', not {quote_repr(binding)}")
         self.late_binding = binding == "late"
         stem = Path(self.file).stem
         name = root.attributes.get("name") or stem
@@ -212,18 +260,19 @@ class _Importer:
     def data_value(self, data: _Element) -> Any:
         if "expr" in data.attributes:
             return self.mapping(data, [("expr", data.attributes["expr"])])
-        if "src" in data.attributes:
-            source = data.attributes["src"]
-            path = self.base_dir / (source[5:] if source.startswith("file:") else source)
-            try:
-                content = path.read_text(encoding="utf-8")
-            except OSError as error:
-                self.problem(data, f"cannot read data src {source!r}: {error.strerror}")
-                return None
-            return _data_literal(data, content.strip())
-        if data.text.strip() or data.children:
-            return _data_literal(data, data.text.strip())
+        try:
+            if "src" in data.attributes:
+                content = self.read_src(data)
+                return None if content is None else _data_literal(data, content.strip())
+            if data.text.strip() or data.children:
+                return _data_literal(data, data.text.strip())
+        except _TooDeepLiteral:
+            self.too_deep(data)
         return None
+
+    def too_deep(self, element: _Element) -> None:
+        self.problem(element, f"<{element.tag}> holds a value nested more than {MAX_JSON_DEPTH} levels deep",
+                     "flatten the value; machine data nests a handful of levels")
 
     # -- states ------------------------------------------------------------------------------------
     def state(self, element: _Element) -> tuple[str, LocatedMap]:
@@ -248,7 +297,7 @@ class _Importer:
                 if child.namespace == STATECHART_NS and child.tag == "invariant":
                     items.append(("invariant", child.attributes.get("expr", "")))
                     continue
-                self.refuse(child, f"<{element.tag} id={state_id!r}>")
+                self.refuse(child, f"<{element.tag} id={quote_repr(state_id)}>")
             elif child.tag == "onentry":
                 entry.append(self.block(child))
             elif child.tag == "onexit":
@@ -265,7 +314,7 @@ class _Importer:
             elif child.tag == "donedata" and element.tag == "final":
                 done_data = self.donedata(child)
             else:
-                self.refuse(child, f"<{element.tag} id={state_id!r}>")
+                self.refuse(child, f"<{element.tag} id={quote_repr(state_id)}>")
         if "initial" in element.attributes and element.tag == "state":
             targets = element.attributes["initial"].split()
             direct = {c[0] for c in children}
@@ -304,7 +353,7 @@ class _Importer:
                 if actions:
                     items.append(("actions", actions))
             else:
-                self.refuse(child, f"<history id={state_id!r}>")
+                self.refuse(child, f"<history id={quote_repr(state_id)}>")
         return state_id, self.mapping(element, items)
 
     def initial_element(self, element: _Element) -> LocatedMap:
@@ -332,7 +381,11 @@ class _Importer:
         """A param's expression; a non-string literal (``7``, ``True``, ``None``, ``[1, 2]``) is its value,
         as YAML writes it, while a string literal stays an expression (``"'abc'"``)."""
         if "expr" in param.attributes:
-            return _literal_value(param.attributes["expr"], param.attributes["expr"])
+            try:
+                return _literal_value(param.attributes["expr"], param.attributes["expr"])
+            except _TooDeepLiteral:
+                self.too_deep(param)
+                return "None"
         if "location" in param.attributes:
             return param.attributes["location"]
         self.problem(param, "<param> needs expr or location")
@@ -344,7 +397,11 @@ class _Importer:
         if content.children:
             self.problem(content, "<content> holding XML markup is not supported",
                          "use text (a Python or JSON literal) or expr")
-        return _literal_source(content.text.strip())
+        try:
+            return _literal_source(content.text.strip())
+        except _TooDeepLiteral:
+            self.too_deep(content)
+            return "None"
 
     # -- transitions --------------------------------------------------------------------------------
     def transition(self, element: _Element) -> LocatedMap:
@@ -493,7 +550,11 @@ class _Importer:
             location = attributes.get("location", "")
             expression = attributes.get("expr")
             if expression is None:
-                expression = _literal_source(element.text.strip()) if element.text.strip() else "None"
+                try:
+                    expression = _literal_source(element.text.strip()) if element.text.strip() else "None"
+                except _TooDeepLiteral:
+                    self.too_deep(element)
+                    expression = "None"
             return self.mapping(element, [("assign", self.mapping(element, [(location, expression)]))])
         if tag == "script":
             return self.mapping(element, [("script", self.script(element))])
@@ -516,14 +577,17 @@ class _Importer:
 
     def script(self, element: _Element) -> str:
         if "src" in element.attributes:
-            source = element.attributes["src"]
-            path = self.base_dir / (source[5:] if source.startswith("file:") else source)
-            try:
-                return path.read_text(encoding="utf-8").strip()
-            except OSError as error:
-                self.problem(element, f"cannot read script src {source!r}: {error.strerror}")
-                return ""
+            content = self.read_src(element)
+            return "" if content is None else content.strip()
         return _dedent(element.text)
+
+    def read_src(self, element: _Element) -> str | None:
+        """The text of the file an element's ``src`` names, if the caller allows reading it."""
+        try:
+            return read_src(element.attributes["src"], self.src_dir, self.max_src_bytes)
+        except SourceRefused as refused:
+            self.problem(element, f"<{element.tag}>: {refused.message}", refused.hint)
+            return None
 
     def send(self, element: _Element) -> LocatedMap:
         attributes = element.attributes
@@ -609,8 +673,20 @@ def _dedent(text: str) -> str:
                      for line in lines)
 
 
+class _TooDeepLiteral(Exception):
+    """Inline content nested deeper than an element may be: the importer reports it at the element."""
+
+
+def _check_literal_depth(text: str) -> None:
+    """Refuse literal text nested more than MAX_JSON_DEPTH deep (the limit of JSON a caller sends)
+    before a recursive parser sees it; a value that deep would not load as YAML either."""
+    if json_depth(text, MAX_JSON_DEPTH)[1] >= 0:
+        raise _TooDeepLiteral()
+
+
 def _literal_source(text: str) -> str:
     """Inline content as a Python expression: a literal stays as written, other text becomes a string."""
+    _check_literal_depth(text)
     try:
         ast.literal_eval(text)
         return text
@@ -638,6 +714,7 @@ def _json_compatible(value: Any) -> bool:
 def _parse_literal(text: str) -> tuple[str, Any]:
     """("value", v) when ``text`` is a JSON or Python literal a YAML file could hold; ("python", None)
     for a Python literal it cannot (a tuple, a set, bytes); ("text", None) otherwise."""
+    _check_literal_depth(text)
     for parse in (json.loads, ast.literal_eval):
         try:
             value = parse(text.strip())
@@ -677,22 +754,26 @@ def _expression_map(element: _Element, expression: str) -> LocatedMap:
     return result
 
 
-def scxml_to_document(text: str | bytes, file: str, base_dir: Path | None = None) -> tuple[LocatedMap | None,
-                                                                                           list[Problem]]:
-    """Parse an SCXML document into the located YAML vocabulary, with the problems found."""
+def scxml_to_document(text: str | bytes, file: str, base_dir: Path | None = None, *,
+                      src_dir: str | os.PathLike[str] | None = None,
+                      max_src_bytes: int = MAX_SRC_BYTES) -> tuple[LocatedMap | None, list[Problem]]:
+    """Parse an SCXML document into the located YAML vocabulary, with the problems found.
+
+    ``src`` attributes are read only from inside ``src_dir`` (see :mod:`.scxml_sources`)."""
     root = parse_scxml(text, file)
-    importer = _Importer(file, base_dir or Path(file).parent)
+    importer = _Importer(file, base_dir or Path(file).parent, src_dir, max_src_bytes)
     document = importer.document(root)
     return document, importer.problems
 
 
 def scxml_to_yaml(text: str | bytes, file: str, base_dir: Path | None = None, *, machine: str | None = None,
-                  version: int | None = None) -> str:
+                  version: int | None = None, src_dir: str | os.PathLike[str] | None = None,
+                  max_src_bytes: int = MAX_SRC_BYTES) -> str:
     """An SCXML document as a YAML machine file (``machine``/``version`` override the document's).
 
     Raises :class:`LoadError` with every problem (unsupported elements with their line) and
     writes nothing when the document cannot be imported."""
-    document, problems = scxml_to_document(text, file, base_dir)
+    document, problems = scxml_to_document(text, file, base_dir, src_dir=src_dir, max_src_bytes=max_src_bytes)
     if problems or document is None:
         raise LoadError(problems)
     if machine is not None:

@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 import yaml
 
+from .quoting import quote, quote_repr
 from .errors import Problem
 
 __all__ = ["Mark", "LocatedMap", "LocatedList", "parse_yaml"]
@@ -25,6 +26,9 @@ _CORE_TAGS = frozenset(
 )
 #: How many values a document may expand to through aliases ("billion laughs" stops here).
 MAX_NODES = 100_000
+#: How deep mappings and lists may nest (aliases included). Machines nest states a few levels and
+#: data a few more; the limit keeps the recursive composer and compiler far from Python's stack limit.
+MAX_DEPTH = 100
 
 
 @attrs.frozen
@@ -123,16 +127,30 @@ class _Builder:
         self._open: set[int] = set()  # ids of the collections being built (to find alias cycles)
         self._cycles: set[int] = set()
         self._count = 0
+        self._depth = 0
 
     def build(self, node: yaml.Node) -> Any:
         self._count += 1
         if self._count > MAX_NODES:
-            raise _TooLarge(node)
+            raise _TooLarge(node, f"the document expands to more than {MAX_NODES} values through aliases",
+                            "repeat less through YAML aliases")
+        if isinstance(node, yaml.ScalarNode):
+            return self._build(node)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooLarge(node, f"mappings and lists nest more than {MAX_DEPTH} deep (aliases included)",
+                                "flatten the structure; machine files nest a handful of levels")
+            return self._build(node)
+        finally:
+            self._depth -= 1
+
+    def _build(self, node: yaml.Node) -> Any:
         if node.tag == "tag:yaml.org,2002:value":  # a plain `=`: PyYAML has no constructor for it
             return node.value
         if node.tag not in _CORE_TAGS:
             tag = node.tag.replace("tag:yaml.org,2002:", "!!", 1)
-            self._problem(node, f"the YAML tag {tag!r} is not supported in machine files",
+            self._problem(node, f"the YAML tag {quote_repr(tag)} is not supported in machine files",
                           "remove the tag; machine files hold plain strings, numbers, lists and mappings")
             if isinstance(node, yaml.ScalarNode):
                 return node.value
@@ -169,7 +187,7 @@ class _Builder:
             key = key_node.value  # the text as written: `on` stays "on", `2d` stays "2d"
             if key in result:
                 first = result.key_marks[key]
-                self._problem(key_node, f"duplicate key {key!r}",
+                self._problem(key_node, f"duplicate key {quote_repr(key)}",
                               f"first written at line {first.line}, column {first.column}")
                 continue
             result[key] = self.build(value_node)
@@ -181,18 +199,18 @@ class _Builder:
         if node.tag == "tag:yaml.org,2002:bool" and node.value.lower() not in ("true", "false"):
             # YAML 1.1 reads yes/no/on/off as booleans; editors (YAML 1.2) read them as strings
             word = "true" if node.value.lower() in ("yes", "on") else "false"
-            self._problem(node, f"{node.value!r} is ambiguous: YAML 1.1 reads it as {word}, YAML 1.2 as a string",
+            self._problem(node, f"{quote_repr(node.value)} is ambiguous: YAML 1.1 reads it as {word}, YAML 1.2 as a string",
                           f"write {word} for the boolean, or quote it for the string")
             return node.value
         try:
             value = self._scalars.construct_object(node, deep=True)
         except (yaml.YAMLError, ValueError, TypeError, OverflowError) as error:
             tag = node.tag.rsplit(":", 1)[-1]
-            self._problem(node, f"{node.value!r} cannot be read as a YAML {tag}",
+            self._problem(node, f"{quote_repr(node.value)} cannot be read as a YAML {tag}",
                           getattr(error, "problem", None) or str(error) or None)
             return node.value
         if isinstance(value, (datetime.date, datetime.datetime)):
-            self._problem(node, f"{node.value!r} is read by YAML as a {type(value).__name__}, "
+            self._problem(node, f"{quote_repr(node.value)} is read by YAML as a {type(value).__name__}, "
                                 "which is not JSON-compatible", "quote it to keep it a string")
             return node.value
         return value
@@ -203,9 +221,30 @@ class _Builder:
 
 
 class _TooLarge(Exception):
-    def __init__(self, node: yaml.Node) -> None:
-        super().__init__()
-        self.node = node
+    """Stops building (or composing) at a node that makes the document too large or too deep."""
+
+    def __init__(self, node: yaml.Node | None, message: str, hint: str, mark: Any = None) -> None:
+        super().__init__(message)
+        self.node, self.message, self.hint, self.mark = node, message, hint, mark
+
+
+class _DepthLimitedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader whose (recursive) composer stops at :data:`MAX_DEPTH` levels of nesting."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH + 1:  # the document node itself is one level
+                raise _TooLarge(None, f"mappings and lists nest more than {MAX_DEPTH} deep",
+                                "flatten the structure; machine files nest a handful of levels",
+                                self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 def _explained(error: yaml.MarkedYAMLError) -> tuple[str, str | None]:
@@ -236,7 +275,10 @@ def _explained(error: yaml.MarkedYAMLError) -> tuple[str, str | None]:
 def parse_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
     """Parse one YAML document; returns the located value (or None) and the problems found."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = yaml.compose(text, Loader=_DepthLimitedLoader)
+    except _TooLarge as error:
+        mark = error.mark
+        return None, [Problem(file, mark.line + 1, mark.column + 1, error.message, error.hint)]
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -249,7 +291,7 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
         line = text.count("\n", 0, error.position) + 1
         column = error.position - (text.rfind("\n", 0, error.position) + 1) + 1
         character = chr(error.character) if isinstance(error.character, int) else error.character
-        return None, [Problem(file, line, column, f"invalid YAML: the character {character!r} is not allowed",
+        return None, [Problem(file, line, column, f"invalid YAML: the character {quote_repr(character)} is not allowed",
                               "machine files are UTF-8 text without control characters")]
     except yaml.YAMLError as error:  # pragma: no cover - other errors are marked
         return None, [Problem(file, 1, 1, f"invalid YAML: {error}")]
@@ -260,7 +302,5 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
         return builder.build(node), builder.problems
     except _TooLarge as error:
         mark = _mark(error.node)
-        return None, builder.problems + [Problem(
-            file, mark.line, mark.column, f"the document expands to more than {MAX_NODES} values through aliases",
-            "repeat less through YAML aliases")]
+        return None, builder.problems + [Problem(file, mark.line, mark.column, error.message, error.hint)]
 

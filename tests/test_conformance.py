@@ -1,7 +1,8 @@
 """The W3C SCXML conformance tests (IRP, converted to the Python datamodel).
 
 Each document must end in its `pass` state when run exactly as a user would:
-``statechart run testNNN.scxml --fast-forward --json`` from the tests' folder. The folder
+``statechart run testNNN.scxml --src-dir . --fast-forward --json`` from the tests' folder (test552
+reads ``test552.txt`` through ``<data src>``, which needs the caller's ``--src-dir``). The folder
 is not part of the project; ``STATECHART_W3C_DIR`` overrides where it is looked for. CI
 has it beside the project and always runs this module; elsewhere it skips with a reason.
 """
@@ -32,7 +33,7 @@ if not DOCUMENTS:
 def test_w3c_document_ends_in_pass(document: Path, monkeypatch: pytest.MonkeyPatch,
                                    capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(W3C_DIR)
-    code = main(["run", document.name, "--fast-forward", "--json"])
+    code = main(["run", document.name, "--src-dir", ".", "--fast-forward", "--json"])
     captured = capsys.readouterr()
     assert code == 0, captured.err
     result = json.loads(captured.out)
@@ -42,6 +43,16 @@ def test_w3c_document_ends_in_pass(document: Path, monkeypatch: pytest.MonkeyPat
 def test_w3c_command_line_as_documented() -> None:
     """One document through a real process, exactly as the README reports the count."""
     completed = subprocess.run([sys.executable, "-m", "statechart.cli", "run", DOCUMENTS[0].name,
-                                "--fast-forward", "--json"], cwd=W3C_DIR, capture_output=True, text=True)
+                                "--src-dir", ".", "--fast-forward", "--json"], cwd=W3C_DIR, capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
     assert "pass" in json.loads(completed.stdout)["configuration"]
+
+
+def test_w3c_src_document_needs_the_callers_src_dir(monkeypatch: pytest.MonkeyPatch,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """test552 reads test552.txt: refused (exit 1, one located line) unless --src-dir allows it."""
+    monkeypatch.chdir(W3C_DIR)
+    code = main(["run", "test552.scxml", "--fast-forward", "--json"])
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == "" and "Traceback" not in captured.err
+    assert "test552.scxml:4:5: <data>: src 'file:test552.txt' is not read" in captured.err

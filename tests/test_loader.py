@@ -1180,9 +1180,8 @@ def test_python_file_that_does_not_exist_is_refused() -> None:
         python: missing_module.py
         states: {cart: {}}
         """)
-    assert problem == Problem(
-        FILE, 3, 9, "cannot import Python module 'missing_module.py': there is no file 'missing_module.py' in "
-        "machines/order", "a .py file is looked up in the folder of the machine file")
+    assert problem == Problem(FILE, 3, 9, "there is no file 'missing_module.py' in machines/order",
+                              "a .py file is looked up in the folder of the machine file")
 
 
 def test_python_module_that_cannot_be_imported_is_refused() -> None:
@@ -1192,9 +1191,9 @@ def test_python_module_that_cannot_be_imported_is_refused() -> None:
         python: [missing_package_xyz.actions]
         states: {cart: {}}
         """)
-    assert problem == Problem(FILE, 3, 10, "cannot import Python module 'missing_package_xyz.actions': "
-                              "No module named 'missing_package_xyz'",
-                              "a dotted module name must be importable (on sys.path)")
+    assert problem == Problem(FILE, 3, 10, f"'missing_package_xyz.actions' is not a module of the project ({Path.cwd()})",
+                              "a dotted name must be a module file inside the project (myapp/actions.py); stdlib and "
+                              "installed modules (sys, os, builtins ...) cannot be named")
 
 
 def test_python_file_that_raises_on_import_is_refused(tmp_path: Path) -> None:
@@ -1206,7 +1205,7 @@ def test_python_file_that_raises_on_import_is_refused(tmp_path: Path) -> None:
         statechart.load(folder / "v1.yaml")
     assert info.value.problems == (Problem(str(folder / "v1.yaml"), 3, 9,
                                            "cannot import Python module 'broken.py': no database",
-                                           "a .py file is looked up in the folder of the machine file"),)
+                                           "the module raised while it was imported"),)
 
 
 def test_python_file_beside_the_yaml_binds_actions_and_guards(tmp_path: Path) -> None:

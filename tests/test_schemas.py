@@ -160,7 +160,7 @@ version: 1
 description: Every key of the format at least once.
 initial: {target: [a1, b], actions: [{log: "'starting'"}]}
 invariant: "count >= 0"
-python: [kitchen_actions.py, statechart.durations]
+python: [kitchen_actions.py, kitchen.more_actions]
 binding: late
 script: ["count = count + 0", "scratch = {}"]
 data:
@@ -467,6 +467,8 @@ def test_example_machine_validates() -> None:
 
 def test_every_feature_machine_validates(tmp_path: Path) -> None:
     (tmp_path / "kitchen_actions.py").write_text(KITCHEN_ACTIONS, encoding="utf-8")
+    (tmp_path / "kitchen").mkdir()
+    (tmp_path / "kitchen" / "more_actions.py").write_text("", encoding="utf-8")  # a dotted project module
     assert_schema_and_compiler_accept(EVERY_FEATURE_MACHINE, base_dir=tmp_path)
 
 

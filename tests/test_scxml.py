@@ -76,7 +76,8 @@ def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 
 def round_trip(machine: statechart.Machine, base_dir: Path | None = None) -> statechart.Machine:
-    return loads_scxml(export_scxml(machine), f"{machine.name}.scxml", base_dir=base_dir)
+    return loads_scxml(export_scxml(machine), f"{machine.name}.scxml", base_dir=base_dir,
+                       python="project" if machine.model.python_modules else None)
 
 
 # --------------------------------------------------------------------------- import: states
@@ -398,7 +399,7 @@ def test_statechart_extensions_import_as_their_yaml_keys(tmp_path: Path) -> None
         },
     }
     (tmp_path / "t.scxml").write_text(text)
-    machine = statechart.load(tmp_path / "t.scxml")
+    machine = statechart.load(tmp_path / "t.scxml", python="project")  # an SCXML document imports nothing unasked
     assert machine.version == 3 and machine.model.description == "A cart."
     assert machine.states["busy"].transitions[0].delay == 5.0
     instance = start(machine)
@@ -682,7 +683,7 @@ def test_export_and_import_commands_round_trip_the_order_machine(
     assert cli(capsys, "import", str(exported), "-o", str(imported))[0] == 0
     original = statechart.load(ORDER)
     for path in (exported, imported):
-        machine = statechart.load(path)
+        machine = statechart.load(path, python="project")
         assert machine.model == original.model
         assert machine.definition_hash == original.definition_hash
 
@@ -705,7 +706,7 @@ def test_w3c_documents_export_to_equal_models_that_still_pass(
     assert W3C_DOCUMENTS or not os.environ.get("CI")
     monkeypatch.chdir(W3C_DIR if W3C_DOCUMENTS else tmp_path)
     for document_path in W3C_DOCUMENTS:
-        machine = statechart.load(document_path.name)
+        machine = statechart.load(document_path.name, src_dir=".")  # test552 reads test552.txt
         exported = tmp_path / document_path.name
         exported.write_text(export_scxml(machine))
         again = statechart.load(exported)
@@ -722,8 +723,8 @@ def test_w3c_documents_import_as_yaml_with_equal_models(monkeypatch: pytest.Monk
     assert W3C_DOCUMENTS or not os.environ.get("CI")
     monkeypatch.chdir(W3C_DIR if W3C_DOCUMENTS else tmp_path)
     for document_path in W3C_DOCUMENTS:
-        machine = statechart.load(document_path.name)
-        text = scxml_to_yaml(document_path.read_text(), document_path.name)
+        machine = statechart.load(document_path.name, src_dir=".")  # test552 reads test552.txt
+        text = scxml_to_yaml(document_path.read_text(), document_path.name, src_dir=".")
         try:
             as_yaml = statechart.loads(text, document_path.stem + ".yaml")
         except LoadError as error:  # invalid foreach items and undeclared names: run-time errors in SCXML

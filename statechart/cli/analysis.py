@@ -6,6 +6,7 @@ import json
 
 import click
 
+from .loading import allow_python_option, read_only_policy
 from ..machine import load
 
 __all__ = ["check_command", "paths_command", "fuzz_command"]
@@ -14,7 +15,8 @@ __all__ = ["check_command", "paths_command", "fuzz_command"]
 @click.command("check")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the findings as a JSON list.")
-def check_command(file: str, as_json: bool) -> None:
+@allow_python_option
+def check_command(file: str, as_json: bool, allow_python: bool) -> None:
     """Find unreachable states, dead ends, traps, transitions that never fire, raised events
     nobody handles and parallel states that never finish. Exit 1 when anything is found.
 
@@ -24,7 +26,7 @@ def check_command(file: str, as_json: bool) -> None:
     """
     from ..analysis import check_machine  # networkx: imported by the commands that use it
 
-    machine = load(file)
+    machine = load(file, python=read_only_policy(allow_python))
     findings = check_machine(machine)
     if as_json:
         click.echo(json.dumps([f.to_dict() for f in findings], indent=2))
@@ -41,7 +43,8 @@ def check_command(file: str, as_json: bool) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--to", "to", metavar="STATE", help="Only the path to this state.")
 @click.option("--json", "as_json", is_flag=True, help="Print {state: {events, transitions, guards, transient}}.")
-def paths_command(file: str, to: str | None, as_json: bool) -> None:
+@allow_python_option
+def paths_command(file: str, to: str | None, as_json: bool, allow_python: bool) -> None:
     """The shortest event sequence that reaches each state: a test plan (guards ignored, and
     listed when a path depends on them). ``after 2d`` means: advance the clock by two days.
 
@@ -51,7 +54,7 @@ def paths_command(file: str, to: str | None, as_json: bool) -> None:
     """
     from ..analysis import shortest_paths
 
-    machine = load(file)
+    machine = load(file, python=read_only_policy(allow_python))
     try:
         paths = shortest_paths(machine, to)
     except KeyError as error:

@@ -12,11 +12,14 @@ from typing import Any, Iterable
 
 import click
 
+from .loading import allow_python_option, read_only_policy, src_options
 from ..clock import VirtualClock
 from ..durations import parse_duration
 from ..errors import LoadError, StatechartError
 from ..instance import Instance, SendResult
+from ..json_text import JSONTextError, parse_json_text
 from ..machine import Machine, load
+from ..quoting import quote_repr
 
 __all__ = ["validate_command", "run_command", "machine_files"]
 
@@ -44,7 +47,8 @@ def _summary(machine: Machine) -> str:
 
 @click.command("validate")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-def validate_command(paths: tuple[str, ...]) -> None:
+@allow_python_option
+def validate_command(paths: tuple[str, ...], allow_python: bool) -> None:
     """Check machine files (or every YAML file under folders) and report every problem.
 
     \b
@@ -58,7 +62,7 @@ def validate_command(paths: tuple[str, ...]) -> None:
     failures = 0
     for file in files:
         try:
-            machine = load(file)
+            machine = load(file, python=read_only_policy(allow_python))
         except LoadError as error:
             failures += 1
             click.echo(click.style("FAIL ", fg="red", bold=True) + str(file))
@@ -73,20 +77,20 @@ def validate_command(paths: tuple[str, ...]) -> None:
 
 def _parse_json(text: str, what: str) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise click.BadParameter(f"{what} is not valid JSON: {error.msg} (at character {error.pos})") from None
+        return parse_json_text(text)
+    except JSONTextError as error:
+        raise click.BadParameter(f"{what} is not valid JSON: {error.message} (at character {error.position})") from None
 
 
 def _parse_event(text: str) -> tuple[str, Any]:
     """``NAME``, ``NAME=JSON`` or ``NAME JSON``: one syntax for ``--event``, the prompt and stdin."""
     match = _EVENT_LINE.fullmatch(text.strip())
     if match is None:
-        raise click.BadParameter(f"{text!r}: write NAME, NAME=JSON or NAME JSON")
+        raise click.BadParameter(f"{quote_repr(text)}: write NAME, NAME=JSON or NAME JSON")
     name, separator, payload = match.groups()
     if separator and not payload:
-        raise click.BadParameter(f"{text!r}: nothing after '=': write NAME or NAME=JSON")
-    return name, _parse_json(payload, f"the data of event {name!r}") if payload else None
+        raise click.BadParameter(f"{quote_repr(text)}: nothing after '=': write NAME or NAME=JSON")
+    return name, _parse_json(payload, f"the data of event {quote_repr(name)}") if payload else None
 
 
 def _step_document(result: SendResult, label: str) -> dict[str, Any]:
@@ -142,8 +146,11 @@ def _document(instance: Instance, steps: list[dict[str, Any]]) -> dict[str, Any]
 @click.option("--strict", is_flag=True, help="Fail on an event the machine does not handle.")
 @click.option("--interactive", "-i", is_flag=True, help="Type events at a prompt (the default on a terminal "
               "when no --event is given).")
+@click.option("--allow-python", is_flag=True, help="Let an SCXML document import the Python modules it names "
+              "(sc:python). A YAML machine imports its project's modules without it.")
+@src_options
 def run_command(file: str, data_text: str | None, events: tuple[str, ...], fast_forward: bool, as_json: bool,
-                strict: bool, interactive: bool) -> None:
+                strict: bool, interactive: bool, allow_python: bool, src_dir: str | None, max_src_bytes: int) -> None:
     """Start an instance of FILE, send events, and print each step and the final state.
 
     \b
@@ -155,7 +162,7 @@ def run_command(file: str, data_text: str | None, events: tuple[str, ...], fast_
     if data is not None and not isinstance(data, dict):
         raise click.BadParameter("--data must be a JSON object")
     parsed = [_parse_event(e) for e in events]
-    machine = load(file)
+    machine = load(file, python="project" if allow_python else None, src_dir=src_dir, max_src_bytes=max_src_bytes)
     instance = machine.start(data=data, clock=VirtualClock(), strict=strict)
     steps: list[dict[str, Any]] = []
 

@@ -19,6 +19,7 @@ from typing import Any, Callable, TextIO
 import click
 from click.core import ParameterSource
 
+from .loading import allow_python_option, read_only_policy
 from ..errors import LoadError
 from ..machine import Machine, load
 from ..migrate.chain import TODO, MigrationError, Step, load_chain
@@ -72,9 +73,9 @@ def _versions(machines_dir: str, name: str) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-def _load(path: Path) -> Machine:
+def _load(path: Path, python: str = "project") -> Machine:
     try:
-        return load(path)
+        return load(path, python=python)
     except LoadError as error:
         click.echo(click.style("FAIL ", fg="red", bold=True) + f"{path} does not load:", err=True)
         for problem in error.problems:
@@ -92,7 +93,8 @@ def _chain(name: str, migrations_dir: str) -> list[Step]:
 @click.argument("old_file", metavar="OLD", type=click.Path(exists=True, dir_okay=False))
 @click.argument("new_file", metavar="NEW", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
-def diff_command(old_file: str, new_file: str, as_json: bool) -> None:
+@allow_python_option
+def diff_command(old_file: str, new_file: str, as_json: bool, allow_python: bool) -> None:
     """What changed between two machine files: states, transitions and data keys added (+),
     removed (-) and changed (~), and removed states that look renamed (?).
 
@@ -102,7 +104,8 @@ def diff_command(old_file: str, new_file: str, as_json: bool) -> None:
     Example:
       statechart diff machines/delivery/v2.yaml machines/delivery/v3.yaml
     """
-    old, new = _load(Path(old_file)), _load(Path(new_file))
+    policy = read_only_policy(allow_python)
+    old, new = _load(Path(old_file), policy), _load(Path(new_file), policy)
     difference = diff_machines(old, new)
     renames = rename_candidates(old, new)
     if as_json:
@@ -134,7 +137,8 @@ def diff_command(old_file: str, new_file: str, as_json: bool) -> None:
 @click.option("--force", is_flag=True, help="Write over an existing step file.")
 @machines_option
 @migrations_option
-def makemigration_command(name: str, force: bool, machines_dir: str, migrations_dir: str) -> None:
+@allow_python_option
+def makemigration_command(name: str, force: bool, machines_dir: str, migrations_dir: str, allow_python: bool) -> None:
     """Write the first draft of the step between the two newest versions of machine NAME.
 
     Unchanged states map to themselves; states that look renamed are proposed; removed states
@@ -156,7 +160,8 @@ def makemigration_command(name: str, force: bool, machines_dir: str, migrations_
     target = Path(migrations_dir) / name / f"v{previous}_to_v{newest}.py"
     if target.exists() and not force:
         raise MigrationError(f"{target} exists; review and edit it, or pass --force to write a new draft over it")
-    old, new = _load(versions[previous]), _load(versions[newest])
+    policy = read_only_policy(allow_python)
+    old, new = _load(versions[previous], policy), _load(versions[newest], policy)
     text = skeleton(old, new)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")

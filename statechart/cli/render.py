@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .loading import allow_python_option, read_only_policy
 from ..errors import StatechartError
 from ..machine import load
 from ..migrate.chain import load_step
@@ -57,8 +58,10 @@ def _write(output: str, text: str) -> None:
               show_default=True, metavar="URL", help="The store for --instance and --counts.")
 @click.option("--machines", "machines_dir", default="machines", show_default=True, metavar="DIR",
               help="Folder of machines/<name>/v<N>.yaml files to register (with --instance/--counts).")
+@allow_python_option
 def render_command(file: str, output: str, no_actions: bool, snapshot_file: str | None, instance_id: str | None,
-                   counts: bool, focus: str | None, depth: int | None, store_url: str, machines_dir: str) -> None:
+                   counts: bool, focus: str | None, depth: int | None, store_url: str, machines_dir: str,
+                   allow_python: bool) -> None:
     """Draw a machine as a diagram.
 
     .svg, .png and .pdf need Graphviz's `dot` program; .dot and .mmd (Mermaid) do not.
@@ -74,7 +77,7 @@ def render_command(file: str, output: str, no_actions: bool, snapshot_file: str 
     suffix = _check_output(output)
     if snapshot_file and instance_id:
         raise click.UsageError("use --snapshot or --instance, not both")
-    machine = load(file)
+    machine = load(file, python=read_only_policy(allow_python))
     if suffix == ".mmd":
         if snapshot_file or instance_id or counts or focus or depth:
             raise click.UsageError("Mermaid output (.mmd) shows the whole machine only: --snapshot, --instance, "
@@ -116,8 +119,9 @@ def render_command(file: str, output: str, no_actions: bool, snapshot_file: str 
               help="Label each arrow with how many stored instances are in the old state.")
 @click.option("--machines", "machines_dir", default="machines", show_default=True, metavar="DIR")
 @click.option("--migrations", "migrations_dir", default="migrations", show_default=True, metavar="DIR")
+@allow_python_option
 def render_migration_command(name: str, old_version: int, new_version: int, output: str, store_url: str | None,
-                             machines_dir: str, migrations_dir: str) -> None:
+                             machines_dir: str, migrations_dir: str, allow_python: bool) -> None:
     """Draw one migration step: both versions side by side, the state mapping as arrows.
 
     Old states nothing maps are red. A step with map_state (code) shows only the states whose id
@@ -145,7 +149,8 @@ def render_migration_command(name: str, old_version: int, new_version: int, outp
     step_file = Path(migrations_dir) / name / f"v{old_version}_to_v{new_version}.py"
     if not step_file.exists():
         raise StatechartError(f"no migration step {step_file}")
-    old, new = load(files[0]), load(files[1])
+    policy = read_only_policy(allow_python)
+    old, new = load(files[0], python=policy), load(files[1], python=policy)
     step = load_step(step_file, name)
     heat = None
     if store_url:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .loading import allow_python_option, read_only_policy, src_options
 from ..errors import LoadError, Problem
 from ..machine import load, loads, loads_scxml
 from ..scxml_export import export_scxml
@@ -49,7 +50,9 @@ def _name_and_version(output: str | None) -> tuple[str | None, int | None]:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--output", "-o", type=click.Path(dir_okay=False), metavar="FILE.yaml",
               help="Write the YAML here (folders are created) instead of to standard output.")
-def import_command(file: str, output: str | None) -> None:
+@allow_python_option
+@src_options
+def import_command(file: str, output: str | None, allow_python: bool, src_dir: str | None, max_src_bytes: int) -> None:
     """Convert an SCXML document (Python datamodel) into a YAML machine file.
 
     Unsupported SCXML (<invoke>, other datamodels, elements of other namespaces) is refused
@@ -64,12 +67,14 @@ def import_command(file: str, output: str | None) -> None:
     text = _read(file)
     folder = Path(file).parent
     # The document must compile as SCXML (problems point at its lines) ...
-    loads_scxml(text, file, base_dir=folder)
+    policy = read_only_policy(allow_python)
+    loads_scxml(text, file, base_dir=folder, python=policy, src_dir=src_dir, max_src_bytes=max_src_bytes)
     name, version = _name_and_version(output)
-    yaml_text = scxml_to_yaml(text, file, folder, machine=name, version=version)
+    yaml_text = scxml_to_yaml(text, file, folder, machine=name, version=version, src_dir=src_dir,
+                              max_src_bytes=max_src_bytes)
     # ... and the YAML written must load as it is.
     try:
-        loads(yaml_text, output or str(Path(file).with_suffix(".yaml")), base_dir=folder)
+        loads(yaml_text, output or str(Path(file).with_suffix(".yaml")), base_dir=folder, python=policy)
     except LoadError as error:
         raise click.ClickException("the YAML made from this document does not load:\n"
                                    + "\n".join(f"  {p.message}" + (f" ({p.hint})" if p.hint else "")
@@ -85,7 +90,8 @@ def import_command(file: str, output: str | None) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--output", "-o", type=click.Path(dir_okay=False), metavar="FILE.scxml",
               help="Write the SCXML here (folders are created) instead of to standard output.")
-def export_command(file: str, output: str | None) -> None:
+@allow_python_option
+def export_command(file: str, output: str | None, allow_python: bool) -> None:
     """Write a machine file as an SCXML document (Python datamodel).
 
     What SCXML cannot say (named Python actions and guards, emit, after, on_done, ...) is
@@ -96,7 +102,7 @@ def export_command(file: str, output: str | None) -> None:
       statechart export machines/order/v2.yaml -o order.scxml
       statechart export machines/order/v2.yaml         # the SCXML on standard output
     """
-    text = export_scxml(load(file))
+    text = export_scxml(load(file, python=read_only_policy(allow_python)))
     if output is None:
         click.echo(text, nl=False)
         return

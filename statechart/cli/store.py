@@ -17,6 +17,7 @@ from typing import Any, Callable, Iterator, Sequence
 import click
 from click.core import ParameterSource
 
+from ..json_text import JSONTextError, parse_json_text
 from ..durations import parse_duration
 from ..errors import StoreError
 from ..store import Receipt, Store, StoredInstance
@@ -75,9 +76,9 @@ def opened(store_url: str, machines_dir: str, *, register: bool = True, strict: 
 # -- formatting -------------------------------------------------------------------------------------------
 def _parse_json(text: str, option: str) -> Any:
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        raise click.BadParameter(f"not valid JSON: {error.msg} (at character {error.pos})",
+        return parse_json_text(text)
+    except JSONTextError as error:
+        raise click.BadParameter(f"not valid JSON: {error.message} (at character {error.position})",
                                  param_hint=f"'{option}'") from None
 
 
