@@ -108,7 +108,7 @@ class ActionCompiler:
                 continue
             expression = self.expression(value, body.value_marks[key], f"assign to {key!r}", null=True)
             if expression is not None:
-                parts.append(Action("assign", f"{key} = {expression.source}", act.make_assign(path, expression),
+                parts.append(Action("assign", f"{key} = {expression.source}", act.make_assign(path, expression, str(location)),
                                     {"assign": {key: expression.source}}, location))
         if len(parts) != len(body):
             return None
