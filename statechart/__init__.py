@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         StoreError,
         StoreSchemaError,
         PythonNotImportedError,
+        IllegalSnapshotError,
+        ReservedEventError,
         UnhandledEventError,
         UnknownEventError,
     )
@@ -73,6 +75,8 @@ _EXPORTS: dict[str, str] = {
         "PayloadError",
         "StoreSchemaError",
         "PythonNotImportedError",
+        "IllegalSnapshotError",
+        "ReservedEventError",
     ), ".errors"),
 }
 

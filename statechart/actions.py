@@ -15,6 +15,7 @@ import attrs
 from .durations import parse_duration
 from .errors import CallbackError, StatechartError
 from .expressions import Expression
+from .jsonvalues import json_value
 
 __all__ = [
     "Payload",
@@ -73,24 +74,29 @@ def run_actions(actions: Sequence[Any], ctx: Any) -> None:
         action.run(ctx)
 
 
-def make_assign(path: tuple[str, ...], expression: Expression) -> Run:
+def make_assign(path: tuple[str, ...], expression: Expression, where: str = "") -> Run:
     """Assign to a data key or a dotted path; containers on the path are copied, never mutated,
-    so the snapshot the step started from stays intact."""
+    so the snapshot the step started from stays intact.
+
+    The value must be JSON data (checked and copied in one pass): a NaN, a tuple or ``str`` itself
+    would otherwise be accepted here and fail only when the snapshot is written, or come back
+    changed from a round trip. ``where`` names the assign (file:line) in the error.execution."""
     evaluate_value = expression.evaluate
     key = path[0]
+    label = f"the value assigned to {'.'.join(path)!r}" + (f" at {where}" if where else "")
     if len(path) == 1:
 
         def assign_key(ctx: Any) -> None:
             data = ctx.data
             if key not in data:
                 raise KeyError(f"cannot assign to {key!r}: it is not a declared data key")
-            data[key] = evaluate_value(data, ctx.event, ctx.In, ctx.system)
+            data[key] = json_value(evaluate_value(data, ctx.event, ctx.In, ctx.system), label)
 
         return assign_key
 
     def assign_path(ctx: Any) -> None:
         data = ctx.data
-        value = evaluate_value(data, ctx.event, ctx.In, ctx.system)
+        value = json_value(evaluate_value(data, ctx.event, ctx.In, ctx.system), label)
         container: dict[str, Any] = data
         for depth, step in enumerate(path[:-1]):
             child = container.get(step)
@@ -158,6 +164,8 @@ def make_send(spec: SendSpec) -> Run:
                 data.update(spec.payload(ctx))
         else:
             data = None
+        if data is not None:
+            data = json_value(data, f"the data of send {name!r}")
         ctx.send_to(target, name, data, delay=seconds or 0.0, id=spec.id, id_location=spec.id_location)
 
     return send
@@ -214,7 +222,8 @@ def make_foreach(array: Expression, item: str, index: str | None, actions: tuple
 
 def make_emit(event: str, payload: Payload) -> Run:
     def emit(ctx: Any) -> None:
-        ctx.emit(event, payload(ctx))
+        data = payload(ctx)
+        ctx.emit(event, None if data is None else json_value(data, f"the data of emit {event!r}"))
 
     return emit
 

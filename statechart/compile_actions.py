@@ -112,7 +112,7 @@ class ActionCompiler:
             self.declared.add(path[0])
             expression = self.expression(value, body.value_marks[key], f"assign to {quote_repr(key)}", null=True)
             if expression is not None:
-                parts.append(Action("assign", f"{key} = {expression.source}", act.make_assign(path, expression),
+                parts.append(Action("assign", f"{key} = {expression.source}", act.make_assign(path, expression, str(location)),
                                     {"assign": {key: expression.source}}, location))
         if len(parts) != len(body):
             return None

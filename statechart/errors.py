@@ -18,6 +18,8 @@ __all__ = [
     "LoadError",
     "DefinitionMismatchError",
     "SnapshotFormatError",
+    "IllegalSnapshotError",
+    "ReservedEventError",
     "UnknownEventError",
     "UnhandledEventError",
     "EventlessLoopError",
@@ -86,6 +88,34 @@ class DefinitionMismatchError(StatechartError):
 
 class SnapshotFormatError(StatechartError):
     """A snapshot document is malformed or of a format this release cannot read."""
+
+
+class IllegalSnapshotError(SnapshotFormatError):
+    """A snapshot (or stored row) that is well-formed but describes an instance that cannot exist:
+    two active siblings, a history value outside its parent, ``done: "yes"``, a NaN due time ...
+
+    Restoring it would let a later event jump anywhere, so it is refused before any step runs.
+    ``problems`` lists everything wrong; ``instance_id`` names the instance when it is known.
+    """
+
+    def __init__(self, problems: Iterable[str], *, machine: str = "", instance_id: str | None = None) -> None:
+        self.problems = tuple(problems)
+        self.machine = machine
+        self.instance_id = instance_id
+        whose = f"instance {instance_id!r}" if instance_id else "the snapshot"
+        of = f" of {machine!r}" if machine else ""
+        super().__init__(f"{whose}{of} cannot be restored: {'; '.join(self.problems)}")
+
+
+class ReservedEventError(StatechartError):
+    """A caller sent an event name the interpreter reserves for itself (``done.*``, ``error.*``,
+    ``after.*``); only the interpreter and the timer machinery deliver those. Nothing was changed."""
+
+    def __init__(self, event: str) -> None:
+        self.event = event
+        super().__init__(
+            f"event {event!r} cannot be sent from outside: names starting with done., error. and after. are "
+            "raised by the interpreter itself (state completion, failures, timers); nothing was changed")
 
 
 class UnknownEventError(StatechartError):

@@ -7,10 +7,8 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Event", "normalize_descriptor", "descriptor_matches", "is_platform_descriptor", "DESCRIPTOR_PATTERN"]
-
-#: Event name prefixes the interpreter itself raises (done events and errors).
-PLATFORM_PREFIXES = ("done", "error")
+__all__ = ["Event", "normalize_descriptor", "descriptor_matches", "DESCRIPTOR_PATTERN", "RESERVED_PREFIXES",
+           "is_reserved_event"]
 
 #: One token of an event descriptor as authors may write it.
 DESCRIPTOR_PATTERN = re.compile(r"^(\*|\.\*|[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*(\.\*?)?)$")
@@ -47,7 +45,13 @@ def descriptor_matches(descriptor: str, name: str) -> bool:
     )
 
 
-def is_platform_descriptor(descriptor: str) -> bool:
-    """Whether a (normalized) descriptor names events only the interpreter raises: ``done``,
-    ``done.state.x``, ``error``, ``error.execution`` ..."""
-    return any(descriptor == prefix or descriptor.startswith(prefix + ".") for prefix in PLATFORM_PREFIXES)
+#: First words of the event names the interpreter raises itself: state completion (``done.state.X``),
+#: failures (``error.execution``, ``error.communication``) and ``after`` timers (``after.0.X``).
+RESERVED_PREFIXES: frozenset[str] = frozenset({"done", "error", "after"})
+
+
+def is_reserved_event(name: str) -> bool:
+    """Whether ``name`` belongs to the interpreter: a caller sending it could fake a completion
+    (``done.state.payment`` skips the payment), a failure, or a timer that has not fallen due."""
+    head = name.split(".", 1)[0]
+    return head in RESERVED_PREFIXES

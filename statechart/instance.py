@@ -12,8 +12,16 @@ from typing import TYPE_CHECKING, Any, Mapping
 import attrs
 
 from .clock import Clock, VirtualClock
-from .errors import InstanceDoneError, InvariantViolationError, UnhandledEventError, UnknownEventError
-from .events import Event, is_platform_descriptor
+from .errors import (
+    InstanceDoneError,
+    InvariantViolationError,
+    PayloadError,
+    ReservedEventError,
+    UnhandledEventError,
+    UnknownEventError,
+)
+from .events import Event, is_reserved_event
+from .jsonvalues import JSONValueError, json_value
 from .interpreter import ActionContext, Effect, Macrostep, PendingSend, Status, system_variables
 from .model import ROOT
 from .snapshot import Snapshot
@@ -21,7 +29,7 @@ from .snapshot import Snapshot
 if TYPE_CHECKING:
     from .machine import Machine
 
-__all__ = ["Instance", "SendResult"]
+__all__ = ["Instance", "SendResult", "checked_payload"]
 
 
 @attrs.frozen
@@ -62,6 +70,21 @@ class SendResult:
         """Delayed sends that were pending before and are gone now (fired or cancelled)."""
         after = {(p.id, p.seq) for p in self.pending_after}
         return tuple(p for p in self.pending_before if (p.id, p.seq) not in after)
+
+
+def checked_payload(event: str, data: Any) -> Any:
+    """Refuse what a caller may not send: a reserved event name, or data that is not JSON
+    (a copy of ``data`` is returned, checked in the same pass)."""
+    if type(event) is not str:
+        raise TypeError(f"an event name is a str, not {type(event).__name__}")
+    if is_reserved_event(event):
+        raise ReservedEventError(event)
+    if data is None:
+        return None
+    try:
+        return json_value(data, "event data")
+    except JSONValueError as error:
+        raise PayloadError(f"cannot send {event!r}: {error}") from None
 
 
 class Instance:
@@ -128,7 +151,7 @@ class Instance:
         for state_id in sorted(self.configuration, key=lambda s: states[s].order):
             for transition in states[state_id].transitions:
                 if transition.delay is None:
-                    names.update(dict.fromkeys(e for e in transition.events if not is_platform_descriptor(e)))
+                    names.update(dict.fromkeys(e for e in transition.events if not is_reserved_event(e)))
         return list(names)
 
     def snapshot(self) -> Snapshot:
@@ -142,7 +165,15 @@ class Instance:
 
     # -- stepping ---------------------------------------------------------------------------------
     def send(self, event: str, data: Any = None) -> SendResult:
-        """Process one external event to completion; the instance changes only if it all succeeds."""
+        """Process one external event to completion; the instance changes only if it all succeeds.
+
+        The caller is outside the trust boundary: ``event`` may not be one the interpreter
+        reserves (ReservedEventError) and ``data`` must be JSON data (PayloadError); the payload
+        is copied, so the caller keeping a reference cannot change the instance afterwards."""
+        return self._send(event, checked_payload(event, data))
+
+    def _send(self, event: str, data: Any) -> SendResult:
+        """``send`` for a checked event name and payload (the store checks before it reads)."""
         before = self._status
         if before.done:
             raise InstanceDoneError(event, before.configuration)

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .clock import Clock, SystemClock
 from .compile import compile_machine
-from .errors import DefinitionMismatchError, LoadError, Problem, SnapshotFormatError
+from .errors import DefinitionMismatchError, LoadError, PayloadError, Problem, SnapshotFormatError
+from .jsonvalues import JSONValueError, json_value
 from .interpreter import DEFAULT_MICROSTEP_LIMIT, ActionContext, Engine, Status, system_variables
 from .model import ROOT, MachineModel, State, StateKind
 from .snapshot import Snapshot
@@ -64,7 +65,10 @@ class Machine:
         ctx = ActionContext(self.model, {}, system, clock.now(), (), 0)
         self.model.initial_data(ctx)
         if data:
-            ctx.data.update(data)
+            try:
+                ctx.data.update(json_value(dict(data), "start data"))
+            except JSONValueError as error:
+                raise PayloadError(f"cannot start {self.name!r}: {error}") from None
         status, record, ctx = self.engine.start(ctx)
         return Instance._started(self, status, record, ctx, clock, strict, session_id, checked)
 

@@ -13,6 +13,7 @@ import ast
 from typing import Any, Callable
 
 from .quoting import quote
+from .jsonvalues import json_value
 from .expressions import RESERVED_NAMES, SAFE_BUILTINS, Expression, ExpressionSyntaxError, compile_expression
 
 __all__ = ["compile_script", "script_names"]
@@ -128,13 +129,17 @@ def _statement(source: _Source, statement: ast.stmt, machine_name: str) -> Calla
             def set_item(ctx: Any) -> None:
                 ctx.prepare_for_python()  # nested containers are about to change in place
                 args = (ctx.data, ctx.event, ctx.In, ctx.system)
-                container.evaluate(*args)[key.evaluate(*args)] = value.evaluate(*args)
+                target, index = container.evaluate(*args), key.evaluate(*args)
+                if isinstance(target, dict) and type(index) is not str:
+                    raise TypeError(f"script: data keys are strings, not {type(index).__name__} ({index!r})")
+                target[index] = json_value(value.evaluate(*args), "the value a script assigns")
 
             return set_item
         name = _target_name(source, target)
 
         def set_name(ctx: Any) -> None:
-            ctx.data[name] = value.evaluate(ctx.data, ctx.event, ctx.In, ctx.system)
+            ctx.data[name] = json_value(value.evaluate(ctx.data, ctx.event, ctx.In, ctx.system),
+                                        f"the value a script assigns to {name!r}")
 
         return set_name
     if isinstance(statement, ast.AugAssign) and type(statement.op) in _OPERATORS:
@@ -147,7 +152,8 @@ def _statement(source: _Source, statement: ast.stmt, machine_name: str) -> Calla
             raise ExpressionSyntaxError(error.message, _offset(source, statement), source.text) from None
 
         def update(ctx: Any) -> None:
-            ctx.data[name] = combined.evaluate(ctx.data, ctx.event, ctx.In, ctx.system)
+            ctx.data[name] = json_value(combined.evaluate(ctx.data, ctx.event, ctx.In, ctx.system),
+                                        f"the value a script assigns to {name!r}")
 
         return update
     if isinstance(statement, ast.Expr):

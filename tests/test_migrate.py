@@ -381,11 +381,11 @@ def test_without_map_data_the_data_is_kept(tmp_path: Path, v1: Machine, v2: Mach
 
 
 @pytest.mark.parametrize(("returned", "message"), [
-    ("{'when': {1, 2}}", "map_data returned data that is not JSON-compatible: data['when'] is a set, which JSON "
-                         "cannot hold"),
-    ("{'ratio': float('nan')}", "map_data returned data that is not JSON-compatible: data['ratio'] is nan, which "
-                                "JSON cannot hold"),
-    ("{1: 'x'}", "map_data returned data that is not JSON-compatible: data has the key 1; JSON keys are strings"),
+    ("{'when': {1, 2}}", "data['when'] is a set, which JSON cannot hold; use a list"),
+    ("{'ratio': float('nan')}", "data['ratio'] is nan, which JSON cannot hold"),
+    ("{1: 'x'}", "data has the key 1 (int); JSON keys are strings, and converting would merge or rename keys"),
+    ("{'big': 10**20}", "data['big'] is an integer beyond the 64-bit range (|n| > 2**63-1)"),
+    ("{'pair': (1, 2)}", "data['pair'] is a tuple, which JSON cannot hold; use a list"),
     ("[1, 2]", "map_data must return a mapping of data, not list"),
 ])
 def test_map_data_must_return_json_data(tmp_path: Path, v1: Machine, v2: Machine, returned: str, message: str) -> None:
@@ -393,7 +393,12 @@ def test_map_data_must_return_json_data(tmp_path: Path, v1: Machine, v2: Machine
                                                                           f"    return {returned}\n")
     with pytest.raises(MigrationError) as raised:
         migrate_snapshot(step, drive(v1).snapshot(), v1, v2, "s-1")
-    assert str(raised.value) == message
+    if returned.startswith("["):
+        assert str(raised.value) == message
+    else:  # the step and the instance are named, then where in the data
+        assert str(raised.value).startswith(f"map_data of {step.name} ({step.path}) returned data that is not "
+                                            "JSON for instance 's-1': ")
+        assert str(raised.value).endswith(message)
 
 
 def test_map_data_raising_is_reported(tmp_path: Path, v1: Machine, v2: Machine) -> None:

@@ -10,7 +10,7 @@ from typing import Any, Iterable, Sequence
 
 from ..events import Event
 from ..interpreter import ActionContext, PendingSend, _PlanBuilder, system_variables
-from ..jsonvalues import check_json, copy_json
+from ..jsonvalues import JSONValueError, copy_json, json_value
 from ..machine import Machine, legal_configuration_problems
 from ..model import ROOT, StateKind
 from ..snapshot import Snapshot
@@ -276,9 +276,10 @@ def migrate_snapshot(step: Step, snapshot: Snapshot, old: Machine, new: Machine,
         if not isinstance(data, dict):
             raise MigrationError(f"map_data must return a mapping of data, not {type(data).__name__}")
         try:
-            check_json(data)
-        except (TypeError, ValueError) as error:
-            raise MigrationError(f"map_data returned data that is not JSON-compatible: {error}") from None
+            data = json_value(data, "data")
+        except JSONValueError as error:
+            raise MigrationError(f"map_data of {step.name} ({step.path}) returned data that is not JSON "
+                                 f"for instance {instance_id!r}: {error}") from None
     else:
         data = view.data
     done = any(new.model.states[s].kind is StateKind.FINAL and new.model.states[s].parent == ROOT

@@ -35,7 +35,7 @@ from ..errors import (
     UnhandledEventError,
     UnknownEventError,
 )
-from ..instance import Instance, SendResult
+from ..instance import Instance, SendResult, checked_payload
 from ..migrate.chain import MigrationError
 from ..interpreter import PendingSend
 from ..machine import Machine, load
@@ -437,13 +437,14 @@ class Store:
         raises ConcurrencyError. Rejected events (strict mode, finished instances) raise after writing
         their audit row; the instance itself is unchanged.
         """
-        _dumps(data)  # malformed payloads fail before anything is read or written
+        # Reserved event names and payloads that are not JSON fail before anything is read or written.
+        data = checked_payload(event, data)
         request_hash = _request_hash(event, data) if idempotency_key is not None else ""
         for attempt in range(1, self.retries + 1):
             try:
                 # The first attempt reads optimistically; having lost a race once, a retry locks the
                 # row as it reads it (PostgreSQL), so busy instances make progress instead of failing.
-                return self._attempt(instance_id, lambda instance: instance.send(event, data), event, data,
+                return self._attempt(instance_id, lambda instance: instance._send(event, data), event, data,
                                      idempotency_key, request_hash, actor, lock=attempt > 1)
             except (_Conflict, RetryableError):
                 if attempt < self.retries:
