@@ -252,8 +252,10 @@ class DatabaseError(StoreError):
     summary = "the database failed"
 
     def __init__(self, detail: str, *, code: str | None = None, where: str = "", retryable: bool | None = None,
-                 commit_unknown: bool = False) -> None:
+                 commit_unknown: bool = False, summary: str | None = None) -> None:
         self.detail = " ".join(detail.split())  # one line: drivers put hints on their own lines
+        if summary is not None:
+            self.summary = summary
         self.code = code
         self.where = where
         if retryable is not None:

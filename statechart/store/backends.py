@@ -203,7 +203,8 @@ class PostgresBackend(Backend):
             raise StoreURLError(f"cannot use the PostgreSQL URL {self.where}: {' '.join(str(error).split())}") \
                 from None
         except psycopg.Error as error:
-            raise ConnectionLostError(f"cannot connect: {str(error).strip()}", where=self.where) from None
+            raise ConnectionLostError(str(error).strip(), where=self.where, code=getattr(error, "sqlstate", None),
+                                      summary="cannot connect to the database") from None
         try:
             settings = [(name, value) for name, value in (("statement_timeout", self.statement_timeout),
                                                           ("lock_timeout", self.lock_timeout)) if value is not None]
@@ -235,18 +236,37 @@ class PostgresBackend(Backend):
         if self._transaction is not None:
             yield self
             return
-        connection = self._live()
-        body_done = False
+        transaction = self._begin()
+        self._transaction = transaction
         try:
-            with connection.transaction() as transaction:
-                self._transaction = transaction
-                try:
-                    yield self
-                finally:
-                    self._transaction = None
-                body_done = True
-        except self._psycopg.Error as error:  # BEGIN or COMMIT failed (the body's errors are ours already)
-            raise postgres_error(error, self.where, commit_unknown=body_done) from error
+            yield self
+        except BaseException as error:
+            self._transaction = None
+            try:
+                transaction.__exit__(type(error), error, error.__traceback__)  # rolls back (or finds it gone)
+            except self._psycopg.Error as failure:
+                raise postgres_error(failure, self.where) from error
+            raise
+        self._transaction = None
+        try:
+            transaction.__exit__(None, None, None)  # COMMIT
+        except self._psycopg.Error as error:
+            raise postgres_error(error, self.where, commit_unknown=True) from error
+
+    def _begin(self) -> Any:
+        """BEGIN; a connection found dead at BEGIN (terminated while idle) is replaced at once:
+        nothing of the transaction has run yet."""
+        for attempt in (1, 2):
+            connection = self._live()
+            transaction = connection.transaction()
+            try:
+                transaction.__enter__()
+                return transaction
+            except self._psycopg.Error as error:
+                wrapped = postgres_error(error, self.where)
+                if attempt == 2 or not isinstance(wrapped, ConnectionLostError):
+                    raise wrapped from error
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         inside = self._transaction is not None

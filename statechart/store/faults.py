@@ -56,8 +56,8 @@ _SQLITE_CODES: dict[int, type[DatabaseError]] = {
     13: DiskFullError,  # SQLITE_FULL
 }
 _SQLITE_URL_CODES = {
-    14: "cannot open the database file",  # SQLITE_CANTOPEN
-    26: "the file is not a SQLite database (so not a statechart store)",  # SQLITE_NOTADB
+    14: "cannot be opened as a database file",  # SQLITE_CANTOPEN
+    26: "is not a SQLite database, so not a statechart store",  # SQLITE_NOTADB
 }
 
 
@@ -89,7 +89,7 @@ def sqlite_error(error: sqlite3.Error, where: str) -> DatabaseError | StoreURLEr
     name = getattr(error, "sqlite_errorname", None)
     primary = code & 0xFF if isinstance(code, int) else None
     if primary in _SQLITE_URL_CODES:
-        return StoreURLError(f"{_SQLITE_URL_CODES[primary]}: {where} ({detail})")
+        return StoreURLError(f"{where} {_SQLITE_URL_CODES[primary]} ({detail})")
     kind = _SQLITE_CODES.get(primary or -1, DatabaseError)
     return kind(detail, code=name, where=where)
 
