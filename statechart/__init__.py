@@ -25,6 +25,16 @@ from .errors import (
     IdempotencyConflictError,
     PayloadError,
     StoreSchemaError,
+    StoreURLError,
+    StoreInputError,
+    DatabaseError,
+    ConnectionLostError,
+    StatementTimeoutError,
+    LockNotAvailableError,
+    DatabaseBusyError,
+    SerializationConflictError,
+    DiskFullError,
+    DatabaseCorruptError,
 )
 from .events import Event
 from .instance import Instance, SendResult
@@ -68,6 +78,16 @@ __all__ = [
     "IdempotencyConflictError",
     "PayloadError",
     "StoreSchemaError",
+    "StoreURLError",
+    "StoreInputError",
+    "DatabaseError",
+    "ConnectionLostError",
+    "StatementTimeoutError",
+    "LockNotAvailableError",
+    "DatabaseBusyError",
+    "SerializationConflictError",
+    "DiskFullError",
+    "DatabaseCorruptError",
 ]
 
 __version__ = "0.1.0"
