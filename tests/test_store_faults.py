@@ -410,6 +410,49 @@ def test_send_whose_connection_dies_mid_transaction_is_retried_and_applied_once(
     assert pg_store.outbox.count() == 1
 
 
+def test_create_whose_connection_dies_mid_transaction_is_written_again_once(pg_store: Store,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    original = pg_store._write_side_rows
+    deaths: list[int] = []
+
+    def dying(*args: Any, **kwargs: Any) -> Any:
+        if not deaths:
+            deaths.append(1)
+            terminate(pg_store)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(pg_store, "_write_side_rows", dying)
+    pg_store.create_many("counter", [{}, {}], ids=["c1", "c2"])
+    assert deaths == [1]
+    assert [i.id for i in pg_store.list()] == ["c1", "c2"]
+    assert audit_count(pg_store, "c1") == audit_count(pg_store, "c2") == 1
+
+
+def test_inside_an_enclosing_transaction_a_failed_step_is_not_retried_on_its_own(pg_store: Store) -> None:
+    calls: list[int] = []
+
+    def step() -> None:
+        calls.append(1)
+        raise ConnectionLostError("gone")
+
+    with pg_store.backend.transaction():
+        with pytest.raises(ConnectionLostError):
+            retrying(step, 5, what="test", backend=pg_store.backend, sleep=lambda _: None)
+    assert calls == [1]
+    with pytest.raises(ConnectionLostError):
+        retrying(step, 5, what="test", backend=pg_store.backend, sleep=lambda _: None)
+    assert len(calls) == 6
+
+
+def test_a_postgres_url_gets_a_connect_timeout_unless_it_has_one(postgres_url: str,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PGCONNECT_TIMEOUT", raising=False)
+    with Store.open(postgres_url) as store:
+        assert store.backend.connection.info.get_parameters()["connect_timeout"] == "10"
+    with Store.open(f"{postgres_url}&connect_timeout=3") as store:
+        assert store.backend.connection.info.get_parameters()["connect_timeout"] == "3"
+
+
 def test_the_timer_worker_survives_terminations_and_fires_every_timer_once(pg_store: Store, clock: VirtualClock,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     count = 40

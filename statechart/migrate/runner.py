@@ -123,11 +123,11 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
     # transient error (a dropped connection, a timeout) is simply run again; one that did commit
     # before its connection died is not repeated: its rows are at the target version now.
     attempts = getattr(store, "retries", 10)
+    backend = store.backend
     run_id, cursor, total = retrying(lambda: _open_run(store, machine, target, resume), attempts,
-                                     what=f"migrating {machine}", repeatable=False)
+                                     what=f"migrating {machine}", backend=backend)
     migrated = failed = 0
     failures: list[tuple[str, str]] = []
-    backend = store.backend
     cache: dict[Any, Any] = {}
     texts = _Texts()
     # Pass 1 shares the work: rows another process (or an in-flight send) holds are skipped, not
@@ -156,7 +156,8 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
         batch_started = time.perf_counter()
         known_failures = len(failures)
         rows, done_here, failed_here = retrying(lambda: one_batch(cursor, lock), attempts,
-                                                what=f"migrating {machine}", repeatable=True)
+                                                what=f"migrating {machine}", repeatable=True,
+                                                backend=backend)
         if not rows:
             if sweep or not lock:
                 break
@@ -180,7 +181,7 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
                 backend.execute("UPDATE statechart_migration_runs SET finished_at = ? WHERE id = ?",
                                 (store.clock.now(), run_id))
 
-        retrying(finish, attempts, what=f"migrating {machine}", repeatable=True)
+        retrying(finish, attempts, what=f"migrating {machine}", repeatable=True, backend=backend)
     return MigrationSummary(run_id, machine, target, migrated, current, failed, time.perf_counter() - started,
                             False, tuple(failures))
 

@@ -13,6 +13,7 @@ that finds the connection dead reconnects and reads again at once.
 from __future__ import annotations
 
 import math
+import os
 import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,6 +32,7 @@ BACKEND_OPTIONS = {"sqlite": ("synchronous", "busy_timeout"), "postgresql": ("st
 #: The longest timeout accepted (PostgreSQL's limit is about 24 days; a week is plenty).
 _MAX_TIMEOUT = 7 * 86400.0
 _DEFAULT_BUSY_TIMEOUT = 30.0
+_DEFAULT_CONNECT_TIMEOUT = 10
 
 
 class IntegrityError(Exception):
@@ -49,6 +51,12 @@ class Backend:
     #: How to read a row so that no other transaction can change it before we commit (SQLite needs
     #: nothing: its write transactions are serialized from BEGIN IMMEDIATE on).
     row_lock = ""
+
+    @property
+    def transaction_open(self) -> bool:
+        """Whether a transaction is running: a failed operation inside one cannot be retried on
+        its own (the whole transaction has to be)."""
+        return False
 
     @contextmanager
     def transaction(self) -> Iterator["Backend"]:  # pragma: no cover - interface
@@ -103,6 +111,10 @@ class SQLiteBackend(Backend):
             self.connection.close()
             raise sqlite_error(error, path) from None
         self._depth = 0
+
+    @property
+    def transaction_open(self) -> bool:
+        return self._depth > 0
 
     @contextmanager
     def transaction(self) -> Iterator["SQLiteBackend"]:
@@ -214,6 +226,10 @@ class PostgresBackend(Backend):
             connection.close()
             raise postgres_error(error, self.where) from None
         return connection
+
+    @property
+    def transaction_open(self) -> bool:
+        return self._transaction is not None
 
     def _live(self) -> Any:
         """The connection, connected again first if it died (only called outside a transaction)."""
@@ -370,7 +386,8 @@ def open_backend(url: str, **options: Any) -> Backend:
     ``postgresql://user@host:5432/db``. SQLite options: ``?synchronous=full`` for power-loss
     durability (the default, NORMAL, survives process crashes), ``?busy_timeout=5s`` (how long a
     writer waits for the database lock; default 30s). PostgreSQL options: ``?statement_timeout=5s``,
-    ``?lock_timeout=1s`` (default: the server's); other query parameters go to libpq. Keyword
+    ``?lock_timeout=1s`` (default: the server's); other query parameters go to libpq
+    (``connect_timeout`` defaults to 10 seconds unless PGCONNECT_TIMEOUT is set). Keyword
     ``options`` (the same names) override the URL's."""
     if not isinstance(url, str):
         raise StoreURLError(f"a store URL must be a string, not {type(url).__name__}")
@@ -393,6 +410,10 @@ def open_backend(url: str, **options: Any) -> Backend:
         except ValueError as error:
             raise StoreURLError(f"cannot parse the PostgreSQL URL {_redacted(url)}: {error}") from None
         chosen, rest = _options(url, parts.query, "postgresql", options)
+        if not any(name == "connect_timeout" for name, _ in rest) and "PGCONNECT_TIMEOUT" not in os.environ:
+            # libpq waits for an unreachable host for as long as the network lets it; a worker
+            # reconnecting in a loop should hear about it in seconds.
+            rest.append(("connect_timeout", str(_DEFAULT_CONNECT_TIMEOUT)))
         conninfo = urlunsplit(parts._replace(query=urlencode(rest)))
         timeouts = {name: _timeout(name, chosen[name]) for name in ("statement_timeout", "lock_timeout")
                     if name in chosen}

@@ -321,11 +321,15 @@ class Store:
                                               dict(snapshot.history), snapshot.data, snapshot.done, 1, now, now,
                                               entered, snapshot.pending_sends, snapshot))
             backend = self.backend
-            try:
+
+            def write_batch() -> None:
                 with backend.transaction():
                     backend.executemany(f"INSERT INTO statechart_instances ({_COLUMNS}) VALUES "
                                         f"({', '.join('?' * 16)})", rows)
                     self._write_side_rows(states, audits, outbox, timers)
+
+            try:  # a transient failure rolled the batch back: write it again
+                retrying(write_batch, self.retries, what="creating instances", backend=backend)
             except IntegrityError:
                 duplicate = self._first_existing([row[0] for row in rows])
                 raise DuplicateInstanceError(duplicate or "?") from None
@@ -458,12 +462,16 @@ class Store:
         """Remove an instance with its timers, state rows and idempotency keys (audit and outbox stay)."""
         check_id(instance_id)
         backend = self.backend
-        with backend.transaction():
-            found = backend.execute("DELETE FROM statechart_instances WHERE id = ?", (instance_id,)).rowcount
-            if not found:
-                raise InstanceNotFoundError(instance_id)
-            for table in ("statechart_instance_states", "statechart_timers", "statechart_idempotency"):
-                backend.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
+
+        def delete_rows() -> None:
+            with backend.transaction():
+                found = backend.execute("DELETE FROM statechart_instances WHERE id = ?", (instance_id,)).rowcount
+                if not found:
+                    raise InstanceNotFoundError(instance_id)
+                for table in ("statechart_instance_states", "statechart_timers", "statechart_idempotency"):
+                    backend.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
+
+        retrying(delete_rows, self.retries, what=f"deleting {instance_id}", backend=backend)
 
     # -- sending ------------------------------------------------------------------------------------------
     def send(self, instance_id: str, event: str, data: Any = None, *, idempotency_key: str | None = None,
@@ -800,8 +808,14 @@ class Store:
     def purge_idempotency_keys(self, older_than: float | None = None) -> int:
         """Forget idempotency keys older than the retention (seconds); returns how many went."""
         cutoff = self.clock.now() - (self.idempotency_retention if older_than is None else older_than)
-        with self.backend.transaction():
-            return self.backend.execute("DELETE FROM statechart_idempotency WHERE created_at < ?", (cutoff,)).rowcount
+
+        def purge() -> int:
+            with self.backend.transaction():
+                return self.backend.execute("DELETE FROM statechart_idempotency WHERE created_at < ?",
+                                            (cutoff,)).rowcount
+
+        return retrying(purge, self.retries, what="purging idempotency keys", repeatable=True,
+                        backend=self.backend)
 
 
 def _request_hash(event: str, data: Any) -> str:

@@ -101,12 +101,15 @@ def backoff(attempt: int) -> float:
 
 
 def retrying(operation: Callable[[], T], attempts: int, *, what: str, repeatable: bool = False,
-             sleep: Callable[[float], None] = time.sleep) -> T:
+             backend: Any = None, sleep: Callable[[float], None] = time.sleep) -> T:
     """Run ``operation`` until it succeeds, retrying a retryable :class:`DatabaseError` up to
     ``attempts`` times in all (the last error is raised). Only for operations whose transaction
     leaves nothing behind when it fails: a failed attempt must be safe to run again.
     ``repeatable``: running it again after it did commit is harmless too, so a connection lost
-    during COMMIT (``commit_unknown``) is retried as well."""
+    during COMMIT (``commit_unknown``) is retried as well. Inside a transaction of ``backend``
+    the operation runs once: only the enclosing transaction as a whole could be run again."""
+    if backend is not None and backend.transaction_open:
+        return operation()
     for attempt in range(1, attempts + 1):
         try:
             return operation()

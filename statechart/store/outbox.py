@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 import attrs
 
 from ..errors import DatabaseError, StoreInputError
+from .faults import retrying
 from .inputs import check_count, check_limit, check_optional_id
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -150,14 +151,19 @@ class Outbox:
             return 0
         backend = self.store.backend
         moment = self.store.clock.now() if now is None else now
-        marked = 0
-        with backend.transaction():
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start:start + _CHUNK]
-                marked += backend.execute(
-                    f"UPDATE statechart_outbox SET published_at = ? WHERE published_at IS NULL "
-                    f"AND id IN ({', '.join('?' * len(chunk))})", [moment, *chunk]).rowcount
-        return marked
+
+        def mark() -> int:
+            marked = 0
+            with backend.transaction():
+                for start in range(0, len(wanted), _CHUNK):
+                    chunk = wanted[start:start + _CHUNK]
+                    marked += backend.execute(
+                        f"UPDATE statechart_outbox SET published_at = ? WHERE published_at IS NULL "
+                        f"AND id IN ({', '.join('?' * len(chunk))})", [moment, *chunk]).rowcount
+            return marked
+
+        return retrying(mark, self.store.retries, what="marking outbox events published", repeatable=True,
+                        backend=backend)
 
     # -- relaying --------------------------------------------------------------------------------------
     def relay(self, handler: Callable[[OutboxEvent], Any], *, batch: int = 100, poll_interval: float = 1.0,
