@@ -51,6 +51,7 @@ from .inputs import (
     check_id,
     check_limit,
     check_optional_id,
+    check_optional_seconds,
     check_optional_version,
 )
 from .schema import SCHEMA_VERSION, UPGRADES, table_statements
@@ -411,11 +412,7 @@ class Store:
         check_optional_id(machine, "machine name")
         check_optional_version(version)
         check_optional_id(state, "state id")
-        if stuck_for is not None and (isinstance(stuck_for, bool) or not isinstance(stuck_for, (int, float))
-                                      or not 0 <= stuck_for < float("inf")):
-            from ..errors import StoreInputError
-
-            raise StoreInputError("stuck_for", stuck_for, "must be a non-negative number of seconds")
+        check_optional_seconds(stuck_for, "stuck_for")
         where: list[str] = []
         params: list[Any] = []
         if machine is not None:

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import StoreInputError
 
 __all__ = ["MAX_ID_LENGTH", "MAX_LIMIT", "MAX_VERSION", "check_id", "check_optional_id", "check_limit",
-           "check_version", "check_optional_version", "check_count"]
+           "check_version", "check_optional_version", "check_count", "check_optional_seconds"]
 
 #: Longest id, idempotency key, machine or event name (characters).
 MAX_ID_LENGTH = 200
@@ -72,3 +72,12 @@ def check_version(value: Any, what: str = "version") -> int:
 
 def check_optional_version(value: Any, what: str = "version") -> int | None:
     return None if value is None else check_version(value, what)
+
+
+def check_optional_seconds(value: Any, what: str) -> float | None:
+    """A finite, non-negative number of seconds (``stuck_for``), or None."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+        raise StoreInputError(what, value, "must be a non-negative number of seconds")
+    return float(value)
