@@ -410,6 +410,47 @@ def test_send_whose_connection_dies_mid_transaction_is_retried_and_applied_once(
     assert pg_store.outbox.count() == 1
 
 
+def die_before_commit(store: Store, monkeypatch: pytest.MonkeyPatch, after_sql: str) -> list[int]:
+    """Terminate the store's connection right after the statement starting with ``after_sql``, the
+    last of the transaction, so that its COMMIT is what finds the connection dead (once)."""
+    deaths: list[int] = []
+    for name in ("execute", "executemany"):
+        run = getattr(store.backend, name)
+
+        def run_then_die(sql: str, params: Any = (), run: Any = run) -> Any:
+            result = run(sql, params)
+            if sql.startswith(after_sql) and not deaths:
+                deaths.append(1)
+                terminate(store)
+            return result
+
+        monkeypatch.setattr(store.backend, name, run_then_die)
+    return deaths
+
+
+def test_a_connection_lost_at_commit_is_reported_as_possibly_committed(pg_store: Store,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_store.create("counter", id="c1")
+    deaths = die_before_commit(pg_store, monkeypatch, "INSERT INTO statechart_outbox")  # BUMP's last write
+    with pytest.raises(ConnectionLostError) as raised:
+        pg_store.send("c1", "BUMP")  # no key: repeating it could apply the event twice
+    assert deaths == [1]
+    assert raised.value.commit_unknown and not raised.value.retryable
+    assert "it may have been committed: check before repeating, or use an idempotency key" in str(raised.value)
+    assert pg_store.load("c1").revision == 1  # (here it was not)
+
+
+def test_a_keyed_send_whose_commit_was_lost_is_retried_and_applied_once(pg_store: Store,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    pg_store.create("counter", id="c1")
+    deaths = die_before_commit(pg_store, monkeypatch, "INSERT INTO statechart_idempotency")
+    receipt = pg_store.send("c1", "BUMP", idempotency_key="req-1")
+    assert deaths == [1]
+    assert (receipt.revision, receipt.replayed) == (2, False)
+    assert pg_store.send("c1", "BUMP", idempotency_key="req-1").replayed
+    assert pg_store.load("c1").data["count"] == 1 and audit_count(pg_store, "c1") == 2
+
+
 def test_create_whose_connection_dies_mid_transaction_is_written_again_once(pg_store: Store,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     original = pg_store._write_side_rows
