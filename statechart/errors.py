@@ -319,4 +319,4 @@ class DiskFullError(DatabaseError):
 class DatabaseCorruptError(DatabaseError):
     """SQLite reports the database file as malformed; restore it from a backup."""
 
-    summary = "database file is corrupt"
+    summary = "database file is corrupt (restore it from a backup)"

@@ -77,6 +77,41 @@ def _closed_error(url: str) -> StoreError:
     return StoreError(f"the store at {_redacted(url)} was closed; open it again with Store.open")
 
 
+class _SQLiteCursor:
+    """A sqlite3 cursor whose fetches are inside the seam too: SQLite runs a query step by step
+    as its rows are fetched, so a busy or corrupt database may only show at ``fetchall()``."""
+
+    def __init__(self, cursor: sqlite3.Cursor, where: str) -> None:
+        self._cursor = cursor
+        self._where = where
+
+    def fetchone(self) -> Any:
+        try:
+            return self._cursor.fetchone()
+        except sqlite3.Error as error:
+            raise sqlite_error(error, self._where) from error
+
+    def fetchall(self) -> list[Any]:
+        try:
+            return self._cursor.fetchall()
+        except sqlite3.Error as error:
+            raise sqlite_error(error, self._where) from error
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.fetchall())
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._cursor, name)
+
+
 class SQLiteBackend(Backend):
     """A file in WAL mode; writers take the write lock at BEGIN (IMMEDIATE) so they queue, never
     deadlock, and a transaction reads what it then writes. A writer waits up to ``busy_timeout``
@@ -152,11 +187,11 @@ class SQLiteBackend(Backend):
     def _run(self, sql: str) -> None:
         self.execute(sql)
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
         if self._closed:
             raise _closed_error(self.url)
         try:
-            return self.connection.execute(sql, params)
+            return _SQLiteCursor(self.connection.execute(sql, params), self.path)
         except sqlite3.IntegrityError as error:
             raise IntegrityError(str(error)) from error
         except sqlite3.Error as error:
