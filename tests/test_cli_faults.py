@@ -171,3 +171,42 @@ def test_the_worker_once_exits_1_on_a_transient_failure(project: Path, capsys: p
     monkeypatch.setattr(Store, "fire_due", fire_due)
     code, out, err = run(capsys, "worker", "--once", "--store", "sqlite:///app.db")
     one_line_error(code, err, "connection to the database lost: server closed the connection")
+
+
+def test_the_worker_command_carries_on_after_its_connection_is_terminated(
+        project: Path, postgres_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from test_store_faults import terminate
+
+    (project / "machines" / "nap").mkdir()
+    (project / "machines" / "nap" / "v1.yaml").write_text(
+        "machine: nap\nversion: 1\ninitial: sleeping\nstates:\n  sleeping: {after: {1s: awake}}\n"
+        "  awake: {type: final}\n")
+    with Store.open(postgres_url, clock=VirtualClock(1000.0)) as store:  # long overdue by now
+        store.register(project / "machines")
+        store.create_many("nap", [{}] * 5, ids=[f"n{i}" for i in range(5)])
+    original = Store._attempt
+    calls: list[int] = []
+
+    def attempt(self: Store, *args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        if len(calls) in (2, 4):  # the worker's connection dies while it holds a claimed timer
+            terminate(self)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Store, "_attempt", attempt)
+    code, out, err = run(capsys, "worker", "--once", "--store", postgres_url)
+    assert code == 0 and "Traceback" not in err
+    assert sorted(line.split(" on ")[1].split(":")[0] for line in out.splitlines()) == [f"n{i}" for i in range(5)]
+    assert err == "5 timer(s) fired\n"
+
+
+def test_a_corrupt_sqlite_store_is_one_line(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from test_store_faults import corrupt
+
+    with Store.open("sqlite:///app.db") as store:
+        store.register(project / "machines")
+        store.create_many("delivery", [{"order_id": "o" * 500}] * 300, version=1)
+        store.backend.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    corrupt(project / "app.db")
+    code, out, err = run(capsys, "instances", "list", "--limit", "1000", "--store", "sqlite:///app.db")
+    one_line_error(code, err, "database file is corrupt (restore it from a backup) on app.db [SQLITE_CORRUPT]")
