@@ -198,6 +198,10 @@ class MachineNotLoadedError(StoreError):
 
 
 class ConcurrencyError(StoreError):
+    """Every attempt lost the race to concurrent writers; nothing was written, so a later retry may succeed."""
+
+    retryable = True
+
     def __init__(self, instance_id: str, attempts: int) -> None:
         self.instance_id = instance_id
         self.attempts = attempts

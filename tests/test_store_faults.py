@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 import statechart
 from statechart import Store, VirtualClock
 from statechart.errors import (
+    ConcurrencyError,
     ConnectionLostError,
     DatabaseBusyError,
     DatabaseCorruptError,
@@ -740,3 +741,86 @@ def test_sqlite_disk_full_is_a_clear_error_and_leaves_the_database_intact(tmp_pa
         assert audit_count(store, "c1") == 2
         connection.execute("PRAGMA max_page_count = 1073741823")
         assert store.send("c1", "STORE", {"blob": "x" * 200_000}).revision == before.revision + 1
+
+
+# -- the invariant under injected transient failures ----------------------------------------------------------
+TRANSIENT = [ConnectionLostError, DatabaseBusyError, StatementTimeoutError, LockNotAvailableError,
+             SerializationConflictError]
+
+
+class FailingStatements:
+    """Makes the store's statements number ``at`` (counted from install) raise a transient error
+    before they run, as a dropped connection or a busy database would."""
+
+    def __init__(self, store: Store, failures: dict[int, type[DatabaseError]]) -> None:
+        self.failures = failures
+        self.count = 0
+        backend = store.backend
+        self.execute, self.executemany = backend.execute, backend.executemany
+        backend.execute = self._execute  # type: ignore[method-assign]
+        backend.executemany = self._executemany  # type: ignore[method-assign]
+        self.backend = backend
+
+    def _maybe_fail(self) -> None:
+        self.count += 1
+        kind = self.failures.get(self.count)
+        if kind is not None:
+            raise kind("injected")
+
+    def _execute(self, sql: str, params: Any = ()) -> Any:
+        self._maybe_fail()
+        return self.execute(sql, params)
+
+    def _executemany(self, sql: str, rows: Any) -> None:
+        self._maybe_fail()
+        return self.executemany(sql, rows)
+
+    def remove(self) -> None:
+        self.backend.execute, self.backend.executemany = self.execute, self.executemany  # type: ignore
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(failures=st.dictionaries(st.integers(1, 12), st.sampled_from(TRANSIENT), max_size=5),
+       keyed=st.booleans())
+def test_a_send_under_transient_failures_is_applied_exactly_once_or_not_at_all(store: Store, failures: dict,
+                                                                              keyed: bool) -> None:
+    store.retries = 4
+    instance_id = f"c{store.count()}"
+    store.create("counter", id=instance_id)
+    outbox_before = store.outbox.count()
+    injected = FailingStatements(store, failures)
+    try:
+        receipt = store.send(instance_id, "BUMP", idempotency_key="k" if keyed else None)
+    except (DatabaseError, ConcurrencyError) as error:
+        assert error.retryable  # the injected ones (or lost "races"), after the retry budget
+        applied = False
+    else:
+        assert receipt.revision == 2
+        applied = True
+    finally:
+        injected.remove()
+    stored = store.load(instance_id)
+    assert (stored.revision, stored.data["count"]) == ((2, 1) if applied else (1, 0))
+    assert audit_count(store, instance_id) == (2 if applied else 1)
+    assert store.outbox.count() == outbox_before + applied
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(failures=st.dictionaries(st.integers(1, 60), st.sampled_from(TRANSIENT), max_size=8))
+def test_the_worker_under_transient_failures_fires_every_timer_exactly_once(store: Store, clock: VirtualClock,
+                                                                            failures: dict) -> None:
+    store.retries = 3
+    first = store.count()
+    ids = [f"n{first + i}" for i in range(4)]
+    store.create_many("nap", [{}] * 4, ids=ids)
+    clock.advance(5)
+    injected = FailingStatements(store, failures)
+    try:
+        store.run_worker(poll_interval=0, max_idle_polls=12)
+    finally:
+        injected.remove()
+    store.run_worker(poll_interval=0, max_idle_polls=1)  # whatever the failures left due
+    fired = dict(store.backend.execute(
+        "SELECT instance_id, COUNT(*) FROM statechart_audit WHERE actor = 'timer' GROUP BY instance_id").fetchall())
+    assert all(fired[i] == 1 for i in ids)
+    assert store.backend.execute("SELECT COUNT(*) FROM statechart_timers").fetchone()[0] == 0
