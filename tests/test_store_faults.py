@@ -29,6 +29,7 @@ from statechart.errors import (
     DatabaseError,
     DiskFullError,
     LockNotAvailableError,
+    PayloadError,
     SerializationConflictError,
     StatementTimeoutError,
     StoreError,
@@ -305,6 +306,8 @@ BAD_CALLS: list[tuple[str, Callable[[Store], Any], str]] = [
     ("int key", lambda s: s.send("c1", "BUMP", idempotency_key=42), "invalid idempotency key 42: must be a string"),
     ("NUL key", lambda s: s.send("c1", "BUMP", idempotency_key="k\x00"), "idempotency key 'k\\x00': must not"),
     ("NUL event", lambda s: s.send("c1", "BU\x00MP"), "invalid event name"),
+    ("surrogate id", lambda s: s.load("a\ud800"), "must be valid Unicode text (it holds a lone surrogate)"),
+    ("surrogate key", lambda s: s.send("c1", "BUMP", idempotency_key="\udfff"), "invalid idempotency key"),
     ("NUL actor", lambda s: s.send("c1", "BUMP", actor="\x00"), "invalid actor"),
     ("negative limit", lambda s: s.list(limit=-1), "invalid limit -1: must be between 0 and 1,000,000"),
     ("huge limit", lambda s: s.list(limit=10**30), "must be between 0 and 1,000,000"),
@@ -353,11 +356,24 @@ def test_limit_zero_lists_nothing_on_both_backends(store: Store) -> None:
     assert store.list(limit=0) == [] and store.outbox.pending(0) == [] and store.due_timers(0) == []
 
 
+@pytest.mark.parametrize("data", [{"note": "\ud800"}, ["ok", {"k\udfff": 1}]])
+def test_payloads_with_lone_surrogates_are_payload_errors_on_both_backends(store: Store, data: Any) -> None:
+    store.create("counter", id="c1")
+    with pytest.raises(PayloadError, match="not valid Unicode"):
+        store.send("c1", "STORE", data)
+    with pytest.raises(PayloadError, match="not valid Unicode"):
+        store.create("counter", data if isinstance(data, dict) else {"x": data}, id="c2")
+    assert [i.id for i in store.list()] == ["c1"] and store.load("c1").revision == 1
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(instance_id=st.text(min_size=0, max_size=MAX_ID_LENGTH + 5))
+@given(instance_id=st.text(st.one_of(st.characters(codec=None, exclude_categories=()),
+                                     st.sampled_from(["\x00", "\ud800", "é", "'", "%", "?", "\\"])),
+                           min_size=0, max_size=MAX_ID_LENGTH + 5))
 def test_any_text_id_is_either_refused_up_front_or_stored_and_read_back_exactly(store: Store,
                                                                                 instance_id: str) -> None:
-    valid = 0 < len(instance_id) <= MAX_ID_LENGTH and "\x00" not in instance_id
+    valid = (0 < len(instance_id) <= MAX_ID_LENGTH and "\x00" not in instance_id
+             and not any(0xD800 <= ord(c) <= 0xDFFF for c in instance_id))
     if not valid:
         with pytest.raises(StoreInputError):
             store.create("counter", id=instance_id)

@@ -71,7 +71,13 @@ _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=
 
 def _dumps(value: Any) -> str:
     try:
-        return _ENCODE(value)
+        text = _ENCODE(value)
+        if not text.isascii():
+            text.encode("utf-8")  # a lone surrogate ("\ud800") is no text either database can store
+        return text
+    except UnicodeEncodeError as error:
+        raise PayloadError(f"cannot store {type(value).__name__} value: it holds a string that is not valid "
+                           f"Unicode ({error.reason} at position {error.start})") from None
     except (TypeError, ValueError) as error:
         raise PayloadError(f"cannot store {type(value).__name__} value as JSON: {error}") from None
 

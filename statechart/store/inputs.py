@@ -33,6 +33,11 @@ def check_id(value: Any, what: str = "instance id") -> str:
         raise StoreInputError(what, value, f"is {len(value)} characters long; at most {MAX_ID_LENGTH} are allowed")
     if "\x00" in value:
         raise StoreInputError(what, value, "must not contain NUL bytes")
+    if not value.isascii():
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise StoreInputError(what, value, "must be valid Unicode text (it holds a lone surrogate)") from None
     return value
 
 
