@@ -247,6 +247,18 @@ def test_an_unreachable_server_is_a_retryable_connection_error() -> None:
     assert raised.value.retryable
 
 
+@pytest.mark.parametrize(("url", "message"), [
+    ("postgresql://postgres@127.0.0.1:5432/no_such_database_here", 'database "no_such_database_here" does not exist'),
+    ("postgresql://no_such_role@127.0.0.1:5432/test", 'role "no_such_role" does not exist'),
+    ("postgresql://postgres@127.0.0.1:5432/test?options=-cno_such_setting%3D1",
+     'unrecognized configuration parameter "no_such_setting"'),
+])
+def test_a_server_refusing_for_good_is_a_url_error_not_a_retryable_one(url: str, message: str) -> None:
+    with pytest.raises(StoreURLError, match="refused the connection: ") as raised:
+        Store.open(url)
+    assert message in str(raised.value) and not raised.value.retryable
+
+
 def test_a_password_is_not_shown_in_errors() -> None:
     with pytest.raises(ConnectionLostError) as raised:
         Store.open("postgresql://postgres:s3cret@127.0.0.1:1/test?connect_timeout=2")

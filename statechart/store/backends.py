@@ -33,6 +33,9 @@ BACKEND_OPTIONS = {"sqlite": ("synchronous", "busy_timeout"), "postgresql": ("st
 _MAX_TIMEOUT = 7 * 86400.0
 _DEFAULT_BUSY_TIMEOUT = 30.0
 _DEFAULT_CONNECT_TIMEOUT = 10
+#: What a PostgreSQL server says when it refuses a connection only for now.
+_TRANSIENT_REFUSALS = ("starting up", "shutting down", "in recovery", "too many clients", "too many connections",
+                       "connection slots", "terminating connection")
 
 
 class IntegrityError(Exception):
@@ -250,7 +253,12 @@ class PostgresBackend(Backend):
             raise StoreURLError(f"cannot use the PostgreSQL URL {self.where}: {' '.join(str(error).split())}") \
                 from None
         except psycopg.Error as error:
-            raise ConnectionLostError(str(error).strip(), where=self.where, code=getattr(error, "sqlstate", None),
+            message = str(error).strip()
+            if "FATAL:" in message and not any(phrase in message for phrase in _TRANSIENT_REFUSALS):
+                # The server answered and refused for good: no such database or role, a bad option.
+                raise StoreURLError(f"PostgreSQL at {self.where} refused the connection: "
+                                    f"{' '.join(message.split('FATAL:', 1)[1].split())}") from None
+            raise ConnectionLostError(message, where=self.where, code=getattr(error, "sqlstate", None),
                                       summary="cannot connect to the database") from None
         try:
             settings = [(name, value) for name, value in (("statement_timeout", self.statement_timeout),
