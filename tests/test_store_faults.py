@@ -299,6 +299,13 @@ def test_postgres_timeouts_are_set_on_the_connection_and_again_after_a_reconnect
         assert store.backend.reconnects == 1
 
 
+def test_libpq_parameters_pass_through_exactly_as_written(postgres_url: str) -> None:
+    with Store.open(f"{postgres_url}&application_name=a%20b+c&statement_timeout=3s") as store:
+        row = store.backend.execute("SELECT current_setting('application_name'), "
+                                    "current_setting('statement_timeout')").fetchone()
+        assert tuple(row) == ("a b+c", "3s")
+
+
 def test_a_closed_store_says_so_instead_of_reconnecting(store: Store) -> None:
     store.close()
     with pytest.raises(StoreError, match="was closed; open it again"):

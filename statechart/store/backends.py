@@ -18,7 +18,7 @@ import sqlite3
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from ..durations import parse_duration
 from ..errors import ConnectionLostError, SerializationConflictError, StoreError, StoreURLError
@@ -394,22 +394,25 @@ def _timeout(name: str, value: Any) -> float:
     return seconds
 
 
-def _options(url: str, query: str, dialect: str, overrides: dict[str, Any]) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+def _options(url: str, query: str, dialect: str, overrides: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """Our options from the URL query and the keyword arguments (which win); the query
-    parameters that are not ours (for libpq), in order."""
+    parameters that are not ours (for libpq), in order and exactly as written (libpq decodes
+    them itself, and does not read ``+`` as a space)."""
     ours: dict[str, Any] = {}
-    rest: list[tuple[str, str]] = []
+    rest: list[str] = []
     every = {name for names in BACKEND_OPTIONS.values() for name in names}
-    for name, value in parse_qsl(query, keep_blank_values=True):
+    for parameter in filter(None, query.split("&")):
+        raw_name, _, raw_value = parameter.partition("=")
+        name, value = unquote(raw_name), unquote(raw_value)
         if name in BACKEND_OPTIONS[dialect]:
             ours[name] = value
         elif name in every:
-            raise StoreURLError(f"the option {name} applies to {_dialect_of(name)} stores only, not to {url!r}")
+            raise StoreURLError(f"the option {name} applies to {_dialect_of(name)} stores only, not to {_redacted(url)!r}")
         elif dialect == "sqlite":
-            raise StoreURLError(f"unknown option {name!r} in {url!r}; SQLite stores take "
+            raise StoreURLError(f"unknown option {name!r} in {_redacted(url)!r}; SQLite stores take "
                                 f"{', '.join(BACKEND_OPTIONS['sqlite'])}")
         else:
-            rest.append((name, value))
+            rest.append(parameter)
     for name, value in overrides.items():
         if value is None:
             continue
@@ -453,11 +456,12 @@ def open_backend(url: str, **options: Any) -> Backend:
         except ValueError as error:
             raise StoreURLError(f"cannot parse the PostgreSQL URL {_redacted(url)}: {error}") from None
         chosen, rest = _options(url, parts.query, "postgresql", options)
-        if not any(name == "connect_timeout" for name, _ in rest) and "PGCONNECT_TIMEOUT" not in os.environ:
+        if not any(unquote(p.partition("=")[0]) == "connect_timeout" for p in rest) \
+                and "PGCONNECT_TIMEOUT" not in os.environ:
             # libpq waits for an unreachable host for as long as the network lets it; a worker
             # reconnecting in a loop should hear about it in seconds.
-            rest.append(("connect_timeout", str(_DEFAULT_CONNECT_TIMEOUT)))
-        conninfo = urlunsplit(parts._replace(query=urlencode(rest)))
+            rest.append(f"connect_timeout={_DEFAULT_CONNECT_TIMEOUT}")
+        conninfo = urlunsplit(parts._replace(query="&".join(rest)))
         timeouts = {name: _timeout(name, chosen[name]) for name in ("statement_timeout", "lock_timeout")
                     if name in chosen}
         return PostgresBackend(url, conninfo, **timeouts)
