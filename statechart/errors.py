@@ -34,6 +34,16 @@ __all__ = [
     "PayloadError",
     "StoreSchemaError",
     "PythonNotImportedError",
+    "StoreURLError",
+    "StoreInputError",
+    "DatabaseError",
+    "ConnectionLostError",
+    "StatementTimeoutError",
+    "LockNotAvailableError",
+    "DatabaseBusyError",
+    "SerializationConflictError",
+    "DiskFullError",
+    "DatabaseCorruptError",
 ]
 
 
@@ -42,6 +52,8 @@ class StatechartError(Exception):
 
 
 @attrs.frozen
+
+
 class Problem:
     """One thing wrong with a machine file, located as precisely as the YAML allows."""
 
@@ -189,7 +201,14 @@ class InvariantViolationError(StatechartError):
 
 
 class StoreError(StatechartError):
-    """Base class of the errors a store raises about stored instances."""
+    """Base class of the errors a store raises about stored instances.
+
+    ``retryable`` says whether running the same call again may succeed without anyone changing
+    anything (a dropped connection, a lock held by another transaction); a program can branch on
+    it instead of on driver-specific exception types.
+    """
+
+    retryable: bool = False
 
 
 class InstanceNotFoundError(StoreError):
@@ -216,6 +235,10 @@ class MachineNotLoadedError(StoreError):
 
 
 class ConcurrencyError(StoreError):
+    """Every attempt lost the race to concurrent writers; nothing was written, so a later retry may succeed."""
+
+    retryable = True
+
     def __init__(self, instance_id: str, attempts: int) -> None:
         self.instance_id = instance_id
         self.attempts = attempts
@@ -270,6 +293,8 @@ def _relative(file: str | None) -> str:
     except ValueError:
         return file
     return file if relative.startswith("..") else relative
+
+
 class PythonNotImportedError(StatechartError):
     """A named action or guard of a machine loaded with ``python="static"`` was called.
 
@@ -281,3 +306,104 @@ class PythonNotImportedError(StatechartError):
         self.name = name
         super().__init__(f"{name!r} from {module!r} was checked but not imported (the machine was loaded with "
                          "python='static'); load it with python='project' (CLI: --allow-python) to run it")
+
+
+class StoreURLError(StoreError):
+    """The store URL cannot be used: a bad scheme or option, a directory, a file that is not a
+    SQLite database, an unparsable PostgreSQL URL. Nothing was opened or written."""
+
+
+class StoreInputError(StoreError, ValueError):
+    """An argument to a store call is out of range (an id with a NUL byte, a negative limit ...);
+    checked before the database is touched, identically on SQLite and PostgreSQL."""
+
+    def __init__(self, what: str, value: object, rule: str) -> None:
+        self.what = what
+        self.value = value
+        self.rule = rule
+        shown = repr(value)
+        if len(shown) > 60:
+            shown = shown[:57] + "..."
+        super().__init__(f"invalid {what} {shown}: {rule}")
+
+
+class DatabaseError(StoreError):
+    """The database failed an operation; the driver's error, wrapped at the backend seam.
+
+    ``code`` is the SQLSTATE (PostgreSQL) or the SQLite result code name, ``detail`` the driver's
+    first line. The subclasses name the failures a program may handle; this base covers the rest.
+    """
+
+    retryable = False
+    #: What happened, as the start of the message.
+    summary = "the database failed"
+
+    def __init__(self, detail: str, *, code: str | None = None, where: str = "", retryable: bool | None = None,
+                 commit_unknown: bool = False, summary: str | None = None) -> None:
+        self.detail = " ".join(detail.split())  # one line: drivers put hints on their own lines
+        if summary is not None:
+            self.summary = summary
+        self.code = code
+        self.where = where
+        if retryable is not None:
+            self.retryable = retryable
+        #: The connection died while COMMIT was in flight: the transaction may or may not have been
+        #: committed, so only a call that is safe to repeat (an idempotency key) may be retried.
+        self.commit_unknown = commit_unknown
+        if commit_unknown:
+            self.retryable = False
+        advice = ("retrying may help" if self.retryable else
+                  "it may have been committed: check before repeating, or use an idempotency key"
+                  if commit_unknown else "retrying will not help until it is fixed")
+        location = f" on {where}" if where else ""
+        coded = f" [{code}]" if code else ""
+        super().__init__(f"{self.summary}{location}{coded}: {self.detail}; {advice}")
+
+
+class ConnectionLostError(DatabaseError):
+    """The connection to the database dropped or could not be made (server restart, network,
+    ``pg_terminate_backend``). An open Store reconnects on its next call."""
+
+    retryable = True
+    summary = "connection to the database lost"
+
+
+class StatementTimeoutError(DatabaseError):
+    """A statement ran longer than ``statement_timeout`` and was cancelled; nothing was written."""
+
+    retryable = True
+    summary = "statement timed out"
+
+
+class LockNotAvailableError(DatabaseError):
+    """A row or table lock held by another transaction was not released within ``lock_timeout``."""
+
+    retryable = True
+    summary = "lock not available"
+
+
+class DatabaseBusyError(DatabaseError):
+    """SQLite: another connection held the database lock for longer than ``busy_timeout``."""
+
+    retryable = True
+    summary = "database is locked (busy)"
+
+
+class SerializationConflictError(DatabaseError):
+    """The database aborted the transaction because of a concurrent one (deadlock, serialization
+    failure): nothing was written, and running it again may well succeed."""
+
+    retryable = True
+    summary = "transaction aborted by a concurrent one"
+
+
+class DiskFullError(DatabaseError):
+    """The disk (or SQLite's ``max_page_count``) is full; the transaction was rolled back."""
+
+    summary = "database or disk is full"
+
+
+class DatabaseCorruptError(DatabaseError):
+    """SQLite reports the database file as malformed; restore it from a backup."""
+
+    summary = "database file is corrupt (restore it from a backup)"

@@ -511,7 +511,7 @@ def test_migrate_draws_no_progress_bar_off_a_terminal(run: Run, store: Store, st
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--batch-size", "0"], "Invalid value for '--batch-size': 0 is not in the range x>=1."),
+    (["--batch-size", "0"], "Invalid value for '--batch-size': 0 is not in the range 1<=x<=1000000."),
     (["--max-rate", "0"], "Invalid value for '--max-rate': 0.0 is not in the range x>0."),
     (["--migrations", "nowhere"], "Invalid value for '--migrations': 'nowhere' is not a folder"),
 ])

@@ -259,7 +259,10 @@ def test_postgres_deadlocks_surface_as_retryable_errors(postgres_url: str) -> No
             thread.start()
         for thread in threads:
             thread.join(timeout=30)
-        assert sorted(type(error).__name__ for error in outcomes.values()) == ["NoneType", "RetryableError"]
+        assert sorted(type(error).__name__ for error in outcomes.values()) == ["NoneType",
+                                                                                "SerializationConflictError"]
+        deadlock = next(error for error in outcomes.values() if error is not None)
+        assert isinstance(deadlock, RetryableError) and deadlock.retryable and deadlock.code == "40P01"
     finally:
         first.close()
         second.close()

@@ -27,6 +27,7 @@ from ..migrate.check import DEFAULT_LIMIT, check_step, random_walk_check
 from ..migrate.diff import diff_machines, rename_candidates
 from ..migrate.runner import MigrationSummary, migrate, plan, status
 from ..migrate.skeleton import skeleton
+from ..store.inputs import MAX_LIMIT, MAX_VERSION
 from .store import dump, opened, table, store_options
 
 __all__ = ["makemigration_command", "migrations_group", "diff_command", "migrate_command"]
@@ -398,9 +399,9 @@ def _summary_document(summary: MigrationSummary) -> dict[str, Any]:
 
 @click.command("migrate")
 @click.argument("name", metavar="NAME")
-@click.option("--to", "to_version", type=click.IntRange(min=1), metavar="N",
+@click.option("--to", "to_version", type=click.IntRange(1, MAX_VERSION), metavar="N",
               help="Target version (default: the latest in machines/NAME/).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True,
+@click.option("--batch-size", type=click.IntRange(1, MAX_LIMIT), default=1000, show_default=True,
               help="Instances per transaction; the run's cursor is saved with each batch.")
 @click.option("--max-rate", type=click.FloatRange(min=0, min_open=True), metavar="N",
               help="At most N instances per second (throttle beside live traffic).")

@@ -14,6 +14,7 @@ from ..migrate.chain import load_step
 from ..model import ROOT, StateKind
 from ..render import render_dot, render_file, render_mermaid, render_migration_dot
 from ..snapshot import Snapshot
+from ..store.inputs import MAX_VERSION
 from .store import opened
 
 __all__ = ["render_command", "render_migration_command"]
@@ -111,8 +112,8 @@ def render_command(file: str, output: str, no_actions: bool, snapshot_file: str 
 
 @click.command("render-migration")
 @click.argument("name", metavar="NAME")
-@click.argument("old_version", metavar="N", type=int)
-@click.argument("new_version", metavar="N+1", type=int)
+@click.argument("old_version", metavar="N", type=click.IntRange(1, MAX_VERSION))
+@click.argument("new_version", metavar="N+1", type=click.IntRange(1, MAX_VERSION))
 @click.option("--output", "-o", required=True, metavar="OUT.svg|png|pdf|dot",
               help="The diagram file; its extension chooses the format.")
 @click.option("--store", "store_url", envvar="STATECHART_STORE", metavar="URL",

@@ -19,8 +19,9 @@ from click.core import ParameterSource
 
 from ..json_text import JSONTextError, parse_json_text
 from ..durations import parse_duration
-from ..errors import StoreError
+from ..errors import DatabaseError, StoreError
 from ..store import Receipt, Store, StoredInstance
+from ..store.inputs import MAX_LIMIT, MAX_VERSION
 
 __all__ = ["instances_group", "send_command", "worker_command", "outbox_group", "metrics_command",
            "DEFAULT_STORE"]
@@ -44,6 +45,9 @@ class Duration(click.ParamType):
 
 
 DURATION = Duration()
+#: A machine version and a page size as the store accepts them (a huge number is a usage error).
+VERSION = click.IntRange(1, MAX_VERSION)
+LIMIT = click.IntRange(1, MAX_LIMIT)
 
 
 def store_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -177,11 +181,11 @@ def instances_group() -> None:
 
 @instances_group.command("list")
 @click.option("--machine", metavar="M", help="Only instances of this machine.")
-@click.option("--version", "version", type=int, metavar="N", help="Only instances on this machine version.")
+@click.option("--version", "version", type=VERSION, metavar="N", help="Only instances on this machine version.")
 @click.option("--state", metavar="S", help="Only instances with this state active.")
 @click.option("--stuck-for", type=DURATION, metavar="DURATION",
               help="Only unfinished instances whose state (--state, else any atomic one) was entered this long ago.")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
+@click.option("--limit", type=LIMIT, default=100, show_default=True)
 @click.option("--after", metavar="ID", help="Start after this id (the last one of the previous page).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @store_options
@@ -208,7 +212,7 @@ def instances_list_command(machine: str | None, version: int | None, state: str 
 
 @instances_group.command("show")
 @click.argument("instance_id", metavar="ID")
-@click.option("--audit", "audit_rows", type=click.IntRange(min=0), default=10, show_default=True,
+@click.option("--audit", "audit_rows", type=click.IntRange(0, MAX_LIMIT), default=10, show_default=True,
               help="How many of the latest audit rows to show.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @store_options
@@ -257,7 +261,8 @@ def instances_show_command(instance_id: str, audit_rows: int, as_json: bool, sto
 @click.argument("machine", metavar="MACHINE")
 @click.option("--id", "instance_id", metavar="ID", help="The new instance's id (default: a random one).")
 @click.option("--data", "data_text", metavar="JSON", help="Initial data (a JSON object) merged over the machine's.")
-@click.option("--version", "version", type=int, metavar="N", help="Machine version (default: the latest registered).")
+@click.option("--version", "version", type=VERSION, metavar="N",
+              help="Machine version (default: the latest registered).")
 @click.option("--actor", metavar="A", help="Who creates it, for the audit log.")
 @click.option("--json", "as_json", is_flag=True, help="Print the new instance as JSON.")
 @store_options
@@ -345,14 +350,16 @@ def instances_delete_command(instance_id: str, store_url: str, machines_dir: str
 @click.command("worker")
 @click.option("--poll", type=DURATION, default="1s", show_default=True, metavar="DURATION",
               help="How long to wait when no timer is due.")
-@click.option("--batch", type=click.IntRange(min=1), default=100, show_default=True,
+@click.option("--batch", type=LIMIT, default=100, show_default=True,
               help="Timers fired per round before looking again.")
 @click.option("--once", is_flag=True, help="Fire the timers that are due now, then exit.")
 @store_options
 def worker_command(poll: float, batch: int, once: bool, store_url: str, machines_dir: str) -> None:
     """Fire due timers (delayed sends and `after` transitions), a line per timer, until Ctrl-C.
 
-    Several workers may share a PostgreSQL store; no timer fires twice.
+    Several workers may share a PostgreSQL store; no timer fires twice. When the database is
+    briefly unavailable (a dropped connection, a timeout) the worker says so and tries again
+    after --poll, connecting again; with --once it exits 1 instead.
 
     \b
     Example:
@@ -363,7 +370,14 @@ def worker_command(poll: float, batch: int, once: bool, store_url: str, machines
     with opened(store_url, machines_dir) as store:
         try:
             while True:
-                receipts = store.fire_due(batch)
+                try:
+                    receipts = store.fire_due(batch)
+                except DatabaseError as error:
+                    if once or not (error.retryable or error.commit_unknown):
+                        raise
+                    click.echo(f"warning: {error}; trying again in {_human(poll)}", err=True)
+                    _sleep(poll)
+                    continue
                 for receipt in receipts:
                     fired += 1
                     outcome = click.style(receipt.outcome, fg="green" if receipt.handled else "yellow")
@@ -373,7 +387,12 @@ def worker_command(poll: float, batch: int, once: bool, store_url: str, machines
                     continue
                 if once:
                     break
-                store.purge_idempotency_keys()
+                try:
+                    store.purge_idempotency_keys()
+                except DatabaseError as error:
+                    if not error.retryable:
+                        raise
+                    click.echo(f"warning: {error}", err=True)
                 _sleep(poll)
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
@@ -394,8 +413,9 @@ def outbox_group() -> None:
 
 
 @outbox_group.command("list")
-@click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
-@click.option("--after", "after_id", type=int, metavar="ID", help="Start after this outbox id.")
+@click.option("--limit", type=LIMIT, default=100, show_default=True)
+@click.option("--after", "after_id", type=click.IntRange(0, 2**63 - 1), metavar="ID",
+              help="Start after this outbox id.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @store_options
 def outbox_list_command(limit: int, after_id: int | None, as_json: bool, store_url: str, machines_dir: str) -> None:
@@ -417,7 +437,7 @@ def outbox_list_command(limit: int, after_id: int | None, as_json: bool, store_u
 
 
 @outbox_group.command("publish")
-@click.argument("ids", metavar="ID...", nargs=-1, required=True, type=int)
+@click.argument("ids", metavar="ID...", nargs=-1, required=True, type=click.IntRange(0, 2**63 - 1))
 @store_options
 def outbox_publish_command(ids: tuple[int, ...], store_url: str, machines_dir: str) -> None:
     """Mark outbox events published (after delivering them yourself); marking twice is harmless.

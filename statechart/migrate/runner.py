@@ -23,6 +23,8 @@ from ..errors import MachineNotLoadedError
 from ..interpreter import PendingSend
 from ..machine import Machine
 from ..snapshot import Snapshot
+from ..store.faults import retrying
+from ..store.inputs import check_count, check_optional_id, check_optional_version
 from .apply import migrate_snapshot
 from .chain import MigrationError, Step, load_chain
 
@@ -106,6 +108,9 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
             resume: bool = True, progress: Callable[[int, int], None] | None = None) -> MigrationSummary:
     """Upgrade every stored instance of ``machine`` below ``to_version`` (default: the latest registered)."""
     started = time.perf_counter()
+    check_optional_id(machine, "machine name")
+    check_optional_version(to_version, "target version")
+    check_count(batch_size, "batch size")
     target, steps = plan(store, machine, to_version, migrations)
     for version in range(min([s.from_version for s in steps], default=target), target + 1):
         store.machine(machine, version)  # every version on the way must be registered
@@ -114,10 +119,15 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
         return MigrationSummary(None, machine, target, 0, current, 0, time.perf_counter() - started, dry_run, ())
     if dry_run:
         return _dry_run(store, machine, target, steps, batch_size, current, started, progress)
-    run_id, cursor, total = _open_run(store, machine, target, resume)
+    # Each batch is one transaction that also moves the cursor, so a batch that failed on a
+    # transient error (a dropped connection, a timeout) is simply run again; one that did commit
+    # before its connection died is not repeated: its rows are at the target version now.
+    attempts = getattr(store, "retries", 10)
+    backend = store.backend
+    run_id, cursor, total = retrying(lambda: _open_run(store, machine, target, resume), attempts,
+                                     what=f"migrating {machine}", backend=backend)
     migrated = failed = 0
     failures: list[tuple[str, str]] = []
-    backend = store.backend
     cache: dict[Any, Any] = {}
     texts = _Texts()
     # Pass 1 shares the work: rows another process (or an in-flight send) holds are skipped, not
@@ -125,23 +135,35 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
     # never left behind; it excludes the instances this run already failed.
     sweep = False
     lock = backend.lock_suffix
-    while True:
-        batch_started = time.perf_counter()
+
+    def one_batch(cursor: str, lock: str) -> tuple[list[Any], int, int]:
+        del failures[known_failures:]  # an attempt that rolled back recorded nothing
         with backend.transaction():
             rows = backend.execute(
                 f"SELECT {_INSTANCE_COLUMNS} FROM statechart_instances WHERE machine = ? AND version < ? AND id > ? "
                 "AND id NOT IN (SELECT instance_id FROM statechart_migration_failures WHERE run_id = ?) "
                 f"ORDER BY id LIMIT ?{lock}", (machine, target, cursor, run_id, batch_size)).fetchall()
             if not rows:
-                if sweep or not lock:
-                    break
-                sweep, cursor, lock = True, "", " FOR UPDATE"
-                continue
+                return rows, 0, 0
             done_here, failed_here = _migrate_batch(store, rows, steps, target, run_id, failures, cache, texts)
-            cursor = rows[-1][0]
+            last = rows[-1][0]
             backend.execute("UPDATE statechart_migration_runs SET cursor = CASE WHEN cursor < ? THEN ? ELSE cursor END, "
                             "done = done + ?, failed = failed + ?, updated_at = ? WHERE id = ?",
-                            (cursor, cursor, done_here, failed_here, store.clock.now(), run_id))
+                            (last, last, done_here, failed_here, store.clock.now(), run_id))
+        return rows, done_here, failed_here
+
+    while True:
+        batch_started = time.perf_counter()
+        known_failures = len(failures)
+        rows, done_here, failed_here = retrying(lambda: one_batch(cursor, lock), attempts,
+                                                what=f"migrating {machine}", repeatable=True,
+                                                backend=backend)
+        if not rows:
+            if sweep or not lock:
+                break
+            sweep, cursor, lock = True, "", " FOR UPDATE"
+            continue
+        cursor = rows[-1][0]
         migrated += done_here
         failed += failed_here
         if progress is not None:
@@ -154,9 +176,12 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
             if wanted > spent:
                 time.sleep(wanted - spent)
     if not (fail_fast and failed):
-        with backend.transaction():
-            backend.execute("UPDATE statechart_migration_runs SET finished_at = ? WHERE id = ?",
-                            (store.clock.now(), run_id))
+        def finish() -> None:
+            with backend.transaction():
+                backend.execute("UPDATE statechart_migration_runs SET finished_at = ? WHERE id = ?",
+                                (store.clock.now(), run_id))
+
+        retrying(finish, attempts, what=f"migrating {machine}", repeatable=True, backend=backend)
     return MigrationSummary(run_id, machine, target, migrated, current, failed, time.perf_counter() - started,
                             False, tuple(failures))
 

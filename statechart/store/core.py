@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import random
 import time
 import uuid
@@ -22,6 +23,7 @@ import attrs
 from ..clock import Clock, SystemClock
 from ..errors import (
     ConcurrencyError,
+    DatabaseError,
     DefinitionMismatchError,
     EventlessLoopError,
     SnapshotFormatError,
@@ -30,6 +32,7 @@ from ..errors import (
     InstanceNotFoundError,
     MachineNotLoadedError,
     PayloadError,
+    SerializationConflictError,
     StatechartError,
     StoreSchemaError,
     UnhandledEventError,
@@ -41,12 +44,22 @@ from ..interpreter import PendingSend
 from ..machine import Machine, load
 from ..model import ROOT, StateKind
 from ..snapshot import Snapshot
-from .backends import Backend, IntegrityError, RetryableError, open_backend
+from .backends import BACKEND_OPTIONS, Backend, IntegrityError, open_backend
+from .faults import backoff, retrying
+from .inputs import (
+    check_count,
+    check_id,
+    check_limit,
+    check_optional_id,
+    check_optional_seconds,
+    check_optional_version,
+)
 from .schema import SCHEMA_VERSION, UPGRADES, table_statements
 
 __all__ = ["Store", "StoredInstance", "Receipt", "DEFAULT_RETRIES"]
 
 DEFAULT_RETRIES = 10
+_log = logging.getLogger("statechart.store")
 #: Key of the PostgreSQL advisory lock that serializes schema creation and upgrades.
 _SCHEMA_LOCK = 0x5743_4854  # "SCHT"
 _COLUMNS = ("id, machine, version, definition_hash, configuration, history, data, pending, send_counter, bound, "
@@ -58,7 +71,13 @@ _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=
 
 def _dumps(value: Any) -> str:
     try:
-        return _ENCODE(value)
+        text = _ENCODE(value)
+        if not text.isascii():
+            text.encode("utf-8")  # a lone surrogate ("\ud800") is no text either database can store
+        return text
+    except UnicodeEncodeError as error:
+        raise PayloadError(f"cannot store {type(value).__name__} value: it holds a string that is not valid "
+                           f"Unicode ({error.reason} at position {error.start})") from None
     except (TypeError, ValueError) as error:
         raise PayloadError(f"cannot store {type(value).__name__} value as JSON: {error}") from None
 
@@ -160,12 +179,17 @@ class Store:
         self.migrations = Path(migrations)
         self._chains: dict[str, Any] = {}
         self.machines: dict[tuple[str, int], Machine] = {}
-        self._ensure_schema()
+        retrying(self._ensure_schema, self.retries, what=f"opening the store at {self.backend.url}")
 
     @classmethod
     def open(cls, url: str, **options: Any) -> "Store":
-        """Open (and create or upgrade the schema of) the store at ``url``."""
-        backend = open_backend(url)
+        """Open (and create or upgrade the schema of) the store at ``url``.
+
+        ``busy_timeout`` (SQLite), ``statement_timeout`` and ``lock_timeout`` (PostgreSQL), as
+        seconds or a duration such as ``"500ms"``, override the same options of the URL query.
+        """
+        backend_names = {name for names in BACKEND_OPTIONS.values() for name in names}
+        backend = open_backend(url, **{name: options.pop(name) for name in list(options) if name in backend_names})
         try:
             return cls(backend, **options)
         except BaseException:
@@ -250,6 +274,8 @@ class Store:
 
     def machine(self, name: str, version: int | None = None) -> Machine:
         """The registered machine ``name`` at ``version`` (default: the latest registered)."""
+        check_id(name, "machine name")
+        check_optional_version(version)
         if version is None:
             versions = [v for (n, v) in self.machines if n == name]
             if not versions:
@@ -275,6 +301,11 @@ class Store:
                     batch_size: int = 1000) -> list[StoredInstance]:
         """Create many instances, a batch per transaction (each batch all or nothing)."""
         model = self.machine(machine, version)
+        check_optional_id(actor, "actor")
+        check_count(batch_size, "batch size")
+        if ids is not None:
+            for instance_id in ids:
+                check_id(instance_id)
         if ids is not None and len(ids) != len(datas):
             raise ValueError("give one id per data mapping")
         created: list[StoredInstance] = []
@@ -297,11 +328,15 @@ class Store:
                                               dict(snapshot.history), snapshot.data, snapshot.done, 1, now, now,
                                               entered, snapshot.pending_sends, snapshot))
             backend = self.backend
-            try:
+
+            def write_batch() -> None:
                 with backend.transaction():
                     backend.executemany(f"INSERT INTO statechart_instances ({_COLUMNS}) VALUES "
                                         f"({', '.join('?' * 16)})", rows)
                     self._write_side_rows(states, audits, outbox, timers)
+
+            try:  # a transient failure rolled the batch back: write it again
+                retrying(write_batch, self.retries, what="creating instances", backend=backend)
             except IntegrityError:
                 duplicate = self._first_existing([row[0] for row in rows])
                 raise DuplicateInstanceError(duplicate or "?") from None
@@ -338,6 +373,7 @@ class Store:
 
     # -- reading ---------------------------------------------------------------------------------------
     def load(self, instance_id: str) -> StoredInstance:
+        check_id(instance_id)
         row = self.backend.execute(f"SELECT {_COLUMNS} FROM statechart_instances WHERE id = ?",
                                    (instance_id,)).fetchone()
         if row is None:
@@ -354,6 +390,8 @@ class Store:
              stuck_for: float | None = None, limit: int = 100, after: str | None = None) -> list[StoredInstance]:
         """Instances by machine, version, active state and how long they have been in it, by id
         (keyset pagination: pass the last id as ``after``)."""
+        check_limit(limit)
+        check_optional_id(after, "cursor id (after)")
         where, params = self._filters(machine, version, state, stuck_for)
         if after is not None:
             where.append("i.id > ?")
@@ -377,6 +415,10 @@ class Store:
 
     def _filters(self, machine: str | None, version: int | None, state: str | None,
                  stuck_for: float | None) -> tuple[list[str], list[Any]]:
+        check_optional_id(machine, "machine name")
+        check_optional_version(version)
+        check_optional_id(state, "state id")
+        check_optional_seconds(stuck_for, "stuck_for")
         where: list[str] = []
         params: list[Any] = []
         if machine is not None:
@@ -409,6 +451,7 @@ class Store:
 
     def audit(self, instance_id: str) -> list[dict[str, Any]]:
         """The audit rows of one instance, oldest first."""
+        check_id(instance_id)
         rows = self.backend.execute(
             "SELECT id, revision, event, data, transitions, configuration_before, configuration_after, actor, "
             "outcome, reason, created_at, version FROM statechart_audit WHERE instance_id = ? ORDER BY id",
@@ -420,13 +463,18 @@ class Store:
 
     def delete(self, instance_id: str) -> None:
         """Remove an instance with its timers, state rows and idempotency keys (audit and outbox stay)."""
+        check_id(instance_id)
         backend = self.backend
-        with backend.transaction():
-            found = backend.execute("DELETE FROM statechart_instances WHERE id = ?", (instance_id,)).rowcount
-            if not found:
-                raise InstanceNotFoundError(instance_id)
-            for table in ("statechart_instance_states", "statechart_timers", "statechart_idempotency"):
-                backend.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
+
+        def delete_rows() -> None:
+            with backend.transaction():
+                found = backend.execute("DELETE FROM statechart_instances WHERE id = ?", (instance_id,)).rowcount
+                if not found:
+                    raise InstanceNotFoundError(instance_id)
+                for table in ("statechart_instance_states", "statechart_timers", "statechart_idempotency"):
+                    backend.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
+
+        retrying(delete_rows, self.retries, what=f"deleting {instance_id}", backend=backend)
 
     # -- sending ------------------------------------------------------------------------------------------
     def send(self, instance_id: str, event: str, data: Any = None, *, idempotency_key: str | None = None,
@@ -437,18 +485,35 @@ class Store:
         raises ConcurrencyError. Rejected events (strict mode, finished instances) raise after writing
         their audit row; the instance itself is unchanged.
         """
+        check_id(instance_id)
+        check_id(event, "event name")
+        check_optional_id(idempotency_key, "idempotency key")
+        check_optional_id(actor, "actor")
         # Reserved event names and payloads that are not JSON fail before anything is read or written.
         data = checked_payload(event, data)
         request_hash = _request_hash(event, data) if idempotency_key is not None else ""
+        transient: DatabaseError | None = None
         for attempt in range(1, self.retries + 1):
             try:
                 # The first attempt reads optimistically; having lost a race once, a retry locks the
                 # row as it reads it (PostgreSQL), so busy instances make progress instead of failing.
                 return self._attempt(instance_id, lambda instance: instance._send(event, data), event, data,
                                      idempotency_key, request_hash, actor, lock=attempt > 1)
-            except (_Conflict, RetryableError):
+            except (_Conflict, SerializationConflictError):
+                transient = None
                 if attempt < self.retries:
                     time.sleep(random.uniform(0, 0.002 * attempt))
+            except DatabaseError as error:
+                # A transient failure (a dropped connection, a timeout, a busy database) rolled the
+                # transaction back: nothing was written, so the step runs again. A connection lost
+                # during COMMIT may have committed: only a keyed send can tell (its retry replays).
+                if not (error.retryable or (error.commit_unknown and idempotency_key is not None)):
+                    raise
+                transient = error
+                if attempt < self.retries:
+                    time.sleep(backoff(attempt))
+        if transient is not None:
+            raise transient
         raise ConcurrencyError(instance_id, self.retries)
 
     def _attempt(self, instance_id: str, step: Any, event: str, data: Any, idempotency_key: str | None,
@@ -646,6 +711,7 @@ class Store:
     # -- timers ----------------------------------------------------------------------------------------
     def due_timers(self, limit: int = 100) -> list[tuple[str, str, int, str, float]]:
         """Timers due now: (instance id, send id, seq, event, due time), earliest first."""
+        check_limit(limit)
         return [tuple(r) for r in self.backend.execute(  # type: ignore[misc]
             "SELECT instance_id, send_id, seq, event, due_at FROM statechart_timers WHERE due_at <= ? "
             "ORDER BY due_at, instance_id, seq LIMIT ?", (self.clock.now(), limit)).fetchall()]
@@ -655,6 +721,7 @@ class Store:
         ``send``. Several workers may call this concurrently on PostgreSQL: a timer is claimed together
         with its instance's row with ``FOR UPDATE SKIP LOCKED``, so none fires twice, and a worker never
         waits for a sender (or another worker) that holds the instance."""
+        check_limit(limit)
         receipts = []
         for _ in range(limit):
             receipt = self._fire_one(actor)
@@ -687,8 +754,14 @@ class Store:
                         # This worker cannot run this instance (say, its version is not registered here):
                         # push the timer back and record why, so the timers due after it still fire.
                         return self._postpone(instance_id, send_id, seq, event, str(error), actor)
-            except (_Conflict, RetryableError):
+            except (_Conflict, SerializationConflictError):
                 time.sleep(random.uniform(0, 0.002 * attempt))
+            except DatabaseError as error:
+                # Safe to run again even when the COMMIT's fate is unknown: a committed firing
+                # deleted its timer row, so the retry claims the next timer instead.
+                if not (error.retryable or error.commit_unknown) or attempt >= self.retries:
+                    raise
+                time.sleep(backoff(attempt))
         return None
 
     def _postpone(self, instance_id: str, send_id: str, seq: int, event: str, reason: str, actor: str) -> Receipt:
@@ -703,10 +776,20 @@ class Store:
 
     def run_worker(self, *, poll_interval: float = 1.0, batch: int = 100, stop: Any = None,
                    max_idle_polls: int | None = None) -> int:
-        """Fire due timers until ``stop`` (a threading.Event) is set; returns how many fired."""
+        """Fire due timers until ``stop`` (a threading.Event) is set; returns how many fired.
+
+        A transient database failure (the connection dropped, a timeout, a busy database) is
+        logged and the worker waits ``poll_interval`` and carries on, connecting again if need be;
+        any other error stops it."""
         fired = idle = 0
         while stop is None or not stop.is_set():
-            receipts = self.fire_due(batch)
+            try:
+                receipts = self.fire_due(batch)
+            except DatabaseError as error:
+                if not (error.retryable or error.commit_unknown):
+                    raise
+                _log.warning("timer worker: %s; trying again in %gs", error, poll_interval)
+                receipts = []
             fired += len(receipts)
             if receipts:
                 idle = 0
@@ -714,7 +797,12 @@ class Store:
             idle += 1
             if max_idle_polls is not None and idle >= max_idle_polls:
                 break
-            self.purge_idempotency_keys()
+            try:
+                self.purge_idempotency_keys()
+            except DatabaseError as error:
+                if not error.retryable:
+                    raise
+                _log.warning("timer worker: purging idempotency keys failed: %s", error)
             if stop is not None:
                 stop.wait(poll_interval)
             else:
@@ -724,8 +812,14 @@ class Store:
     def purge_idempotency_keys(self, older_than: float | None = None) -> int:
         """Forget idempotency keys older than the retention (seconds); returns how many went."""
         cutoff = self.clock.now() - (self.idempotency_retention if older_than is None else older_than)
-        with self.backend.transaction():
-            return self.backend.execute("DELETE FROM statechart_idempotency WHERE created_at < ?", (cutoff,)).rowcount
+
+        def purge() -> int:
+            with self.backend.transaction():
+                return self.backend.execute("DELETE FROM statechart_idempotency WHERE created_at < ?",
+                                            (cutoff,)).rowcount
+
+        return retrying(purge, self.retries, what="purging idempotency keys", repeatable=True,
+                        backend=self.backend)
 
 
 def _request_hash(event: str, data: Any) -> str:

@@ -20,6 +20,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 import attrs
 
+from ..errors import DatabaseError, StoreInputError
+from .faults import retrying
+from .inputs import check_count, check_limit, check_optional_id
+
 if TYPE_CHECKING:  # pragma: no cover
     from .core import Store
 
@@ -28,6 +32,16 @@ __all__ = ["Outbox", "OutboxEvent"]
 _log = logging.getLogger("statechart.outbox")
 _COLUMNS = "id, instance_id, machine, event, data, created_at, published_at"
 _CHUNK = 500  # ids per IN (...) list
+_MAX_OUTBOX_ID = 2**63 - 1  # PostgreSQL BIGSERIAL
+
+
+def _outbox_id(value: Any, what: str = "outbox id") -> int:
+    """An outbox id as callers pass it (an int, or the digits the CLI read), checked for range."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise StoreInputError(what, value, f"must be an integer, not {type(value).__name__}")
+    if not 0 <= value <= _MAX_OUTBOX_ID:
+        raise StoreInputError(what, value, f"must be between 0 and {_MAX_OUTBOX_ID}")
+    return value
 
 
 @attrs.frozen
@@ -75,6 +89,9 @@ class Outbox:
     def pending(self, limit: int = 100, after_id: int | None = None, *, machine: str | None = None
                 ) -> list[OutboxEvent]:
         """Unpublished events in commit order (ids after ``after_id``, at most ``limit``)."""
+        check_limit(limit)
+        if after_id is not None:
+            _outbox_id(after_id, "after id")
         where, params = self._where(False, machine)
         if after_id is not None:
             where.append("id > ?")
@@ -87,7 +104,7 @@ class Outbox:
 
     def events(self, ids: Iterable[int]) -> list[OutboxEvent]:
         """The events with these ids, published or not, in id order (unknown ids are left out)."""
-        wanted = sorted({int(i) for i in ids})
+        wanted = sorted({_outbox_id(i) for i in ids})
         found: list[OutboxEvent] = []
         for start in range(0, len(wanted), _CHUNK):
             chunk = wanted[start:start + _CHUNK]
@@ -115,6 +132,7 @@ class Outbox:
 
     @staticmethod
     def _where(published: bool | None, machine: str | None) -> tuple[list[str], list[Any]]:
+        check_optional_id(machine, "machine name")
         where: list[str] = []
         params: list[Any] = []
         if published is not None:
@@ -128,19 +146,24 @@ class Outbox:
     def mark_published(self, ids: Iterable[int], *, now: float | None = None) -> int:
         """Mark events published in one transaction; returns how many were not published before
         (marking an already published or unknown id again changes nothing)."""
-        wanted = sorted({int(i) for i in ids})
+        wanted = sorted({_outbox_id(i) for i in ids})
         if not wanted:
             return 0
         backend = self.store.backend
         moment = self.store.clock.now() if now is None else now
-        marked = 0
-        with backend.transaction():
-            for start in range(0, len(wanted), _CHUNK):
-                chunk = wanted[start:start + _CHUNK]
-                marked += backend.execute(
-                    f"UPDATE statechart_outbox SET published_at = ? WHERE published_at IS NULL "
-                    f"AND id IN ({', '.join('?' * len(chunk))})", [moment, *chunk]).rowcount
-        return marked
+
+        def mark() -> int:
+            marked = 0
+            with backend.transaction():
+                for start in range(0, len(wanted), _CHUNK):
+                    chunk = wanted[start:start + _CHUNK]
+                    marked += backend.execute(
+                        f"UPDATE statechart_outbox SET published_at = ? WHERE published_at IS NULL "
+                        f"AND id IN ({', '.join('?' * len(chunk))})", [moment, *chunk]).rowcount
+            return marked
+
+        return retrying(mark, self.store.retries, what="marking outbox events published", repeatable=True,
+                        backend=backend)
 
     # -- relaying --------------------------------------------------------------------------------------
     def relay(self, handler: Callable[[OutboxEvent], Any], *, batch: int = 100, poll_interval: float = 1.0,
@@ -156,11 +179,14 @@ class Outbox:
 
         On PostgreSQL the batch is claimed with ``FOR UPDATE SKIP LOCKED`` in a transaction held
         while the handler runs, so the handler must not write through this Store (open another).
+
+        A transient database failure (the connection dropped, a timeout) is logged, and the relay
+        waits ``poll_interval`` and carries on, connecting again; events handed over but not yet
+        marked come again (at-least-once).
         """
         if on_error not in ("stop", "retry"):
             raise ValueError(f"on_error must be 'stop' or 'retry', not {on_error!r}")
-        if batch < 1:
-            raise ValueError("batch must be at least 1")
+        check_count(batch, "batch")
         delivered = idle = 0
         while stop is None or not stop.is_set():
             try:
@@ -173,6 +199,12 @@ class Outbox:
                              type(failure.error).__name__, failure.error, poll_interval,
                              exc_info=failure.error)
                 idle = 0
+                self._wait(stop, poll_interval)
+                continue
+            except DatabaseError as error:
+                if not (error.retryable or error.commit_unknown):
+                    raise
+                _log.warning("outbox relay: %s; trying again in %gs", error, poll_interval)
                 self._wait(stop, poll_interval)
                 continue
             delivered += count
