@@ -37,6 +37,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "diff": ("migrations", "diff_command", "Compare two machine files (also `migrations diff`)."),
     "makemigration": ("migrations", "makemigration_command", "Draft a migration step (also `migrations makemigration`)."),
     "migrate": ("migrations", "migrate_command", "Move stored instances to a version (also `migrations migrate`)."),
+    "serve": ("serve", "serve_command", "A local web app: simulate machines, replay stored instances."),
     "demo": ("demo", "demo_command", "A populated SQLite store, metrics, a migration and diagrams."),
 }
 
