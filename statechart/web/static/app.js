@@ -91,7 +91,7 @@ function renderSession(view) {
     const button = element("button", name, "event");
     button.type = "button";
     button.dataset.event = name;
-    button.addEventListener("click", () => sendEvent(name));
+    button.addEventListener("click", () => run(() => sendEvent(name)));
     events.appendChild(button);
   }
   if (!view.enabled_events.length) events.appendChild(element("span", view.done ? "the instance is done" : "no event enabled", "muted"));
@@ -198,7 +198,7 @@ async function sendToInstance() {
 }
 
 async function createInstance() {
-  const machine = $("instance-machine").value || $("machine").value;
+  const machine = $("create-machine").value;
   const created = await api("POST", "/api/instances", { machine, id: $("create-id").value.trim() || undefined });
   await loadInstances();
   await openInstance(created.id, true);
@@ -221,6 +221,7 @@ async function init() {
   for (const machine of listed.machines) {
     select.appendChild(element("option", machine.name)).value = machine.name;
     $("instance-machine").appendChild(element("option", machine.name)).value = machine.name;
+    $("create-machine").appendChild(element("option", machine.name)).value = machine.name;
   }
   fillVersions();
   if (listed.problems.length) {
