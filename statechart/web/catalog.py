@@ -11,10 +11,12 @@ from pathlib import Path
 
 import attrs
 
-from ..errors import StatechartError
+from ..errors import LoadError, StatechartError
 from ..machine import Machine, load
 
 __all__ = ["Catalog", "UnknownMachineError", "load_catalog"]
+
+PROBLEMS_PER_FILE = 5
 
 
 class UnknownMachineError(StatechartError):
@@ -58,7 +60,7 @@ def load_catalog(folder: str | Path) -> Catalog:
     """Load every machine file under ``folder`` (or the one file ``folder`` names).
 
     Raises StatechartError when the folder does not exist or holds no machine file at all; a
-    file that fails to load becomes a problem line (``file: first problem``) and is skipped.
+    file that fails to load becomes problem lines (``file:line:col: what``) and is skipped.
     """
     path = Path(folder)
     if not path.exists():
@@ -71,9 +73,14 @@ def load_catalog(folder: str | Path) -> Catalog:
     for file in files:
         try:
             machine = load(file)
+        except LoadError as error:  # each problem already says file:line:col
+            problems.extend(str(problem) for problem in error.problems[:PROBLEMS_PER_FILE])
+            if len(error.problems) > PROBLEMS_PER_FILE:
+                problems.append(f"{file}: {len(error.problems) - PROBLEMS_PER_FILE} more problems "
+                                f"(statechart validate {file} lists them all)")
+            continue
         except StatechartError as error:
-            first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            problems.append(f"{file}: {first}")
+            problems.append(f"{file}: {error}")
             continue
         key = (machine.name, machine.version)
         if key in machines:

@@ -79,8 +79,8 @@ function renderSession(view) {
   $("session-controls").hidden = false;
   $("details").hidden = false;
   setDiagram($("diagram"), view.svg);
-  $("active-states").textContent = `${view.machine} v${view.version} \u2014 ` +
-    (view.done ? "done: " : "in ") + view.active_leaves.join(", ");
+  $("active-states").textContent = `${view.machine} v${view.version} \u00b7 ` +
+    (view.done ? "done in " : "active: ") + view.active_leaves.join(", ");
   $("clock").textContent = view.clock_text;
   $("depth").textContent = view.depth ? `${view.depth} step${view.depth === 1 ? "" : "s"} to go back` : "at the start";
   $("back").disabled = view.depth === 0;
@@ -109,7 +109,8 @@ function renderSession(view) {
   const timers = clear($("timers").tBodies[0]);
   for (const timer of view.pending) {
     const row = timers.insertRow();
-    for (const text of [timer.event, timer.id, timer.due_text, timer.in_text]) row.insertCell().textContent = text;
+    row.title = `send id ${timer.id}`;
+    for (const text of [timer.event, timer.due_text, timer.in_text]) row.insertCell().textContent = text;
   }
   if (!view.pending.length) timers.insertRow().insertCell().textContent = "none";
   const effects = clear($("effects"));
@@ -165,7 +166,7 @@ async function openInstance(id, toLast) {
     const tr = body.insertRow();
     tr.dataset.step = row.step;
     tr.addEventListener("click", () => run(() => showStep(row.step)));
-    for (const text of [row.step, row.event + (row.data === null ? "" : " " + JSON.stringify(row.data)), row.outcome, row.leaves_after.join(", ")]) {
+    for (const text of [row.step + 1, row.event + (row.data === null ? "" : " " + JSON.stringify(row.data)), row.outcome, row.leaves_after.join(", ")]) {
       tr.insertCell().textContent = text;
     }
   }
