@@ -72,7 +72,7 @@ def live_server(app: Any) -> Iterator[str]:
     thread = threading.Thread(target=server.serve_forever, name="statechart-serve-test", daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}"
+        yield f"http://127.0.0.1:{server.port}"
     finally:
         server.shutdown()
         server.server_close()

@@ -78,7 +78,7 @@ def serve_command(machines_dir: str, store_url: str | None, allow_send: bool, ho
         click.echo(click.style("not loaded: ", fg="yellow") + problem, err=True)
     click.echo(f"statechart serve: {len(catalog.machines)} machine versions from {machines_dir}"
                + (f", store {store_url} ({'read-write' if allow_send else 'read-only'})" if store_url else ""))
-    click.echo(f"open http://{shown}:{server.server_port}/  (Ctrl+C stops)")
+    click.echo(f"open http://{shown}:{server.port}/  (Ctrl+C stops)")
     try:
         server.serve_forever()
     except KeyboardInterrupt:

@@ -29,6 +29,7 @@ scripts, so text from a machine file shown on the page cannot run.
 from __future__ import annotations
 
 import json
+import socket
 from typing import Any, Callable
 
 from flask import Flask, Response, jsonify, request
@@ -277,5 +278,18 @@ def create_app(catalog: Catalog, *, store_url: str | None = None, allow_send: bo
 
 
 def threaded_server(app: Flask, host: str, port: int) -> BaseWSGIServer:
-    """A threaded Werkzeug server for ``app`` (``serve_forever()`` runs it, ``shutdown()`` stops it)."""
-    return make_server(host, port, app, threaded=True)
+    """A threaded Werkzeug server for ``app`` (``serve_forever()`` runs it, ``shutdown()`` stops it;
+    ``.port`` is the port, the one chosen when ``port`` is 0).
+
+    The socket is bound here, so a port in use raises OSError for the caller to report (Werkzeug
+    binding it itself would print and ``sys.exit``)."""
+    address = host.strip("[]")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((address, port))
+        listener.listen(128)
+        return make_server(host, listener.getsockname()[1], app, threaded=True, fd=listener.fileno())
+    finally:
+        listener.close()  # the server holds its own duplicate of the socket
