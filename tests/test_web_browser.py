@@ -113,7 +113,9 @@ def test_clicking_through_the_order_machine_highlights_the_active_states(chromiu
     click_event(driver, "CHECKOUT")
     wait_active(driver, "diagram", {"payment", "authorizing"})
     timers = driver.find_element("id", "timers").text
-    assert "TIMEOUT" in timers and "pay_timeout" in timers and "+30m" in timers
+    assert timers.splitlines()[1:] == ["TIMEOUT +30m +30m"]
+    row = driver.find_element("css selector", "#timers tbody tr")
+    assert row.get_attribute("title") == "send id pay_timeout"
     assert "payment.requested" in driver.find_element("id", "effects").text
 
     click_event(driver, "AUTHORIZED")
