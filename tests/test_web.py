@@ -264,6 +264,18 @@ def test_bodies_are_limited_and_must_be_a_json_object(client: Any) -> None:
     assert client.get(f"/api/sessions/{sid}").json["depth"] == 0
 
 
+def test_an_unexpected_error_is_json_for_the_page(catalog: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = create_app(catalog).test_client()
+    sid = start(client)["id"]
+
+    def broken(self: Any, event: str, data: Any = None) -> None:
+        raise KeyError("boom")
+
+    monkeypatch.setattr(Session, "send", broken)
+    response = post(client, f"/api/sessions/{sid}/send", {"event": "ADD"})
+    assert response.status_code == 500 and response.json["error"].startswith("unexpected KeyError: 'boom'")
+
+
 def test_every_response_forbids_inline_scripts_and_framing(client: Any) -> None:
     for response in (client.get("/"), client.get("/api/machines"), client.get("/static/app.js")):
         assert response.status_code == 200

@@ -154,6 +154,11 @@ def create_app(catalog: Catalog, *, store_url: str | None = None, allow_send: bo
             message = f"the request body is larger than {MAX_BODY_BYTES // 1024} KiB"
         return jsonify(error=message), error.code or 500
 
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> tuple[Response, int]:
+        app.logger.exception("unexpected error on %s %s", request.method, request.path)
+        return jsonify(error=f"unexpected {type(error).__name__}: {error} (the server log has the traceback)"), 500
+
     # -- the page ------------------------------------------------------------------------------------
     @app.get("/")
     def index() -> Response:
