@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -97,8 +98,26 @@ def test_user_errors_exit_without_a_traceback(tmp_path: Path, capsys: pytest.Cap
     code, _, err = run(capsys, "serve", MACHINES, "--store", f"sqlite:///{missing}")
     assert code == 1 and "no SQLite store at" in err and "never creates one" in err
     assert not missing.exists()
+    empty = tmp_path / "empty.db"
+    sqlite3.connect(empty).close()
+    code, _, err = run(capsys, "serve", MACHINES, "--store", f"sqlite:///{empty}")
+    assert code == 1 and "holds no statechart store" in err
+    assert sqlite3.connect(empty).execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
     code, _, err = run(capsys, "serve", MACHINES, "--store", "mysql://x")
     assert code == 1 and "unsupported store URL" in err
+
+
+def test_an_empty_postgresql_database_is_not_turned_into_a_store(postgres_url: str,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("flask")
+    import psycopg
+
+    code, _, err = run(capsys, "serve", MACHINES, "--store", postgres_url)
+    assert code == 1 and "holds no statechart store" in err
+    with psycopg.connect(postgres_url) as connection:
+        tables = connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = "
+                                    "current_schema()").fetchone()
+    assert tables == (0,)
 
 
 def test_a_port_in_use_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,9 +2,9 @@
 when the server was started with ``--allow-send``) send events and create instances.
 
 One :class:`~statechart.store.Store` holds one connection and is used by one thread, so each
-request opens its own and closes it. Without ``--allow-send`` nothing here writes: a SQLite
-file that does not exist is refused rather than created, and send/create raise
-:class:`ReadOnlyError` before the store is opened.
+request opens its own and closes it. Without ``--allow-send`` nothing here writes: a store that
+does not exist yet is refused rather than created (:func:`check_store_url`), and send/create
+raise :class:`ReadOnlyError` before the store is opened.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from ..errors import StatechartError, StoreError
 from ..jsonvalues import check_json
 from ..store import Store, StoredInstance
+from ..store.backends import open_backend
 from .catalog import Catalog
 from .simulator import SimulatorError
 
@@ -34,14 +35,24 @@ class ReadOnlyError(StatechartError):
 
 
 def check_store_url(url: str, allow_send: bool) -> None:
-    """Refuse, before serving, a SQLite store that does not exist unless writes are allowed
-    (opening one creates the file and its tables)."""
+    """Refuse, before serving, a store that does not exist yet unless writes are allowed: opening
+    one creates it (a SQLite file, the tables of an empty PostgreSQL database)."""
+    if allow_send:
+        return
     if url.startswith("sqlite:"):
         parts = urlsplit(url)
         path = parts.path[1:] if parts.path.startswith("/") else parts.path
-        if path and path != ":memory:" and not Path(path).exists() and not allow_send:
+        if path and path != ":memory:" and not Path(path).exists():
             raise StoreError(f"no SQLite store at {path}; serve opens a store read-only and never creates one "
                              f"(check the path, or pass --allow-send to create it)")
+    backend = open_backend(url)
+    try:
+        backend.execute("SELECT value FROM statechart_meta WHERE key = 'schema_version'").fetchone()
+    except Exception:  # noqa: BLE001 - whatever the driver says, there is no store here
+        raise StoreError("the --store database holds no statechart store (no statechart_meta table); serve "
+                         "opens a store read-only and never creates one (pass --allow-send to create it)") from None
+    finally:
+        backend.close()
 
 
 def _sorted(states: Any, machine: Any) -> list[str]:
@@ -78,7 +89,8 @@ class StoreView:
     def summary(self, stored: StoredInstance) -> dict[str, Any]:
         machine = self._machine(stored.machine, stored.version)
         return {"id": stored.id, "machine": stored.machine, "version": stored.version,
-                "configuration": _sorted(stored.configuration, machine), "active_leaves": _leaves(stored.configuration, machine),
+                "configuration": _sorted(stored.configuration, machine),
+                "active_leaves": _leaves(stored.configuration, machine),
                 "data": stored.data, "done": stored.done, "revision": stored.revision,
                 "created_at": stored.created_at, "updated_at": stored.updated_at,
                 "pending": [{"id": p.id, "event": p.event, "data": p.data, "due": p.due}
