@@ -105,6 +105,10 @@ def test_clicking_through_the_order_machine_highlights_the_active_states(chromiu
     driver = chromium
     open_page(driver, simulator_url)
     choose_machine(driver, "order", 2)
+    wait_for(driver, lambda d: "order v2 \u00b7 not started" in d.find_element("id", "status-line").text,
+             "the chosen machine was not drawn before starting")
+    assert driver.find_elements("css selector", '#diagram svg g.state[data-state="cart"]')
+    assert active_states(driver, "diagram") == set()
     click(driver, "start")
     wait_active(driver, "diagram", {"cart"})
 

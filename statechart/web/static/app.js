@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { config: null, machines: [], session: null, instance: null, steps: [], step: 0 };
+const state = { config: null, machines: [], session: null, instance: null, steps: [], step: 0, ticket: 0 };
 
 async function api(method, path, body) {
   const options = { method, headers: { "Accept": "application/json" } };
@@ -118,7 +118,22 @@ function renderSession(view) {
   if (!step.effects.length) effects.appendChild(element("li", "none in the last step", "muted"));
 }
 
+async function previewMachine() {
+  // the chosen machine as it is drawn, until a session starts on it
+  const name = $("machine").value, version = $("version").value;
+  if (!name || !version) return;
+  const ticket = ++state.ticket;
+  const drawn = await api("GET", `/api/machines/${encodeURIComponent(name)}/${encodeURIComponent(version)}`);
+  if (ticket !== state.ticket) return;  // a session started (or another preview) meanwhile
+  state.session = null;
+  $("session-controls").hidden = true;
+  $("details").hidden = true;
+  $("active-states").textContent = `${name} v${version} \u00b7 not started`;
+  setDiagram($("diagram"), drawn.svg);
+}
+
 async function startSession() {
+  state.ticket++;
   const data = parseJson($("initial-data").value, "the initial data");
   renderSession(await api("POST", "/api/sessions", { machine: $("machine").value, version: Number($("version").value), data }));
 }
@@ -231,6 +246,7 @@ async function init() {
     box.appendChild(element("strong", "Not loaded: "));
     for (const problem of listed.problems) box.appendChild(element("div", problem, "mono"));
   }
+  await previewMachine();
   $("tab-replay").hidden = !state.config.store;
   $("create-instance").hidden = !state.config.allow_send;
   $("mode-note").textContent = state.config.store
@@ -238,7 +254,8 @@ async function init() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  $("machine").addEventListener("change", fillVersions);
+  $("machine").addEventListener("change", () => { fillVersions(); run(previewMachine); });
+  $("version").addEventListener("change", () => run(previewMachine));
   $("start").addEventListener("click", () => run(startSession));
   $("send-custom").addEventListener("click", () => run(() => sendEvent($("custom-event").value.trim())));
   $("advance").addEventListener("click", () => run(() => advance({ by: $("advance-by").value.trim() })));
