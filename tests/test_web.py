@@ -78,7 +78,10 @@ def test_a_machine_file_that_does_not_load_is_reported_and_the_rest_served(tmp_p
 
 def test_an_idle_diagram_marks_every_state_and_none_active(client: Any, catalog: Any) -> None:
     svg = client.get("/api/machines/order/2").json["svg"]
-    assert marked(svg) == set(catalog.get("order", 2).states) and active(svg) == set()
+    machine = catalog.get("order", 2)
+    assert marked(svg) == set(machine.states) and active(svg) == set()
+    drawn = {t.id for state in machine.model.states.values() for t in state.transitions if not t.targetless}
+    assert set(re.findall(r'class="edge transition" data-transition="([^"]+)"', svg)) == drawn
     assert svg.lstrip().startswith("<svg")  # no XML prologue: it goes inside the page
 
 
@@ -230,11 +233,16 @@ def test_mark_states_tags_nodes_and_clusters_and_leaves_other_groups() -> None:
            '<g id="node1" class="node">\n<title>cart</title>\n</g>\n<g id="node2" class="node">\n'
            '<title>pay&#45;ment__anchor</title>\n</g>\n<g id="edge1" class="edge">\n<title>a&#45;&gt;b</title>\n</g>\n'
            '</svg>')
-    out = mark_states(svg, ["pay-ment", "cart"], ["pay-ment"])
+    out = mark_states(svg, ["pay-ment", "cart"], ["pay-ment"], ["a:GO:0"])
     assert out.startswith("<svg")
     assert '<g id="clust1" class="cluster state active" data-state="pay-ment">' in out
     assert '<g id="node1" class="node state" data-state="cart">' in out
     assert '<g id="node2" class="node">' in out and '<g id="edge1" class="edge">' in out
+    edge = ('<g id="edge2" class="edge">\n<title>a&#45;&gt;b</title>\n<g id="a_edge2"><a xlink:title="a:GO:0">\n'
+            '<path d="M0,0"/></a>\n</g>\n</g>')
+    assert mark_states(edge, [], [], ["a:GO:0"]).startswith(
+        '<g id="edge2" class="edge transition" data-transition="a:GO:0">\n<title>a&#45;&gt;b</title>')
+    assert mark_states(edge, [], [], ["b:GO:0"]) == edge  # a tooltip that is no transition id
 
 
 # -- guards ------------------------------------------------------------------------------------------------

@@ -39,6 +39,12 @@ def active_states(driver: Any, container: str) -> set[str]:
         ".map(g => g.dataset.state)", f"#{container}"))
 
 
+def taken(driver: Any, container: str) -> set[str]:
+    return set(driver.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0] + ' svg g.edge.taken'))"
+        ".map(g => g.dataset.transition)", f"#{container}"))
+
+
 def wait_active(driver: Any, container: str, expected: set[str]) -> None:
     wait_for(driver, lambda d: active_states(d, container) == expected,
              f"expected the active states {sorted(expected)} in #{container}, "
@@ -118,6 +124,7 @@ def test_clicking_through_the_order_machine_highlights_the_active_states(chromiu
     type_into(driver, "payload", "")
     click_event(driver, "CHECKOUT")
     wait_active(driver, "diagram", {"payment", "authorizing"})
+    assert taken(driver, "diagram") == {"cart:CHECKOUT:0"}
     timers = driver.find_element("id", "timers").text
     assert timers.splitlines()[1:] == ["TIMEOUT +30m +30m"]
     row = driver.find_element("css selector", "#timers tbody tr")
@@ -126,6 +133,7 @@ def test_clicking_through_the_order_machine_highlights_the_active_states(chromiu
 
     click_event(driver, "AUTHORIZED")
     wait_active(driver, "diagram", FULFILLMENT | {"packing"})
+    assert taken(driver, "diagram") == {"authorizing:AUTHORIZED:0", "payment:on_done:0"}
     click_event(driver, "PACKED")
     wait_active(driver, "diagram", FULFILLMENT | {"in_transit"})
 
@@ -182,6 +190,8 @@ def test_replaying_a_stored_instance_highlights_each_steps_states(chromium: Any,
                      f"step {index + 1} never showed")
             wait_active(driver, "replay-diagram", states)
             assert driver.find_element("id", "replay-step").text.startswith(event)
+            if event == "CHECKOUT":
+                assert taken(driver, "replay-diagram") == {"cart:CHECKOUT:0"}
             current = driver.find_elements("css selector", "#audit tr.current")
             assert [row.get_attribute("data-step") for row in current] == [str(index)]
         assert not driver.find_element("id", "step-next").is_enabled()

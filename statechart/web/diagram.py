@@ -2,8 +2,9 @@
 
 The drawing is :func:`statechart.render.render_dot` piped through Graphviz ``dot -Tsvg``. Each
 Graphviz group of a state (a node, or the cluster of a compound or parallel state) then gets
-``data-state="<state id>"`` and, when the state is active, the class ``active``: the page and the
-browser tests find the highlighted states by those, not by colours.
+``data-state="<state id>"`` and, when the state is active, the class ``active``, and each edge
+``data-transition="<transition id>"``: the page and the browser tests find the highlighted states
+(and the transitions a step took) by those, not by colours.
 """
 
 from __future__ import annotations
@@ -26,17 +27,24 @@ __all__ = ["DiagramCache", "mark_states", "svg_diagram"]
 # Graphviz writes every node and cluster as <g id="..." class="node|cluster">\n<title>NAME</title>.
 _GROUP = re.compile(r'<g id="(?P<id>[^"]*)" class="(?P<kind>node|cluster)(?P<more>[^"]*)">\s*<title>(?P<title>[^<]*)'
                     r'</title>')
+# ... and every edge as <g id="edgeN" class="edge"><title>..</title><g id="a_edgeN"><a xlink:title="TOOLTIP">,
+# where render_dot sets the tooltip to the transition id.
+_EDGE = re.compile(r'<g id="(?P<id>edge\d+)" class="edge(?P<more>[^"]*)">(?P<title>\s*<title>[^<]*</title>\s*)'
+                   r'<g id="a_(?P=id)"><a xlink:title="(?P<tooltip>[^"]*)">')
 _PROLOGUE = re.compile(r"\A.*?(?=<svg)", re.S)
 
 
-def mark_states(svg: str, states: Iterable[str], active: Iterable[str]) -> str:
-    """Tag the SVG group of each state with ``data-state`` and the class ``state`` (+ ``active``).
+def mark_states(svg: str, states: Iterable[str], active: Iterable[str], transitions: Iterable[str] = ()) -> str:
+    """Tag the SVG group of each state with ``data-state`` and the class ``state`` (+ ``active``),
+    and the group of each edge drawn for one of ``transitions`` with ``data-transition``.
 
-    A node's title is the state id; a cluster's is ``cluster_<state id>``. Other groups (initial
-    dots, anchors, the data note) are left as they are. The XML prologue and DOCTYPE are dropped
-    so the SVG can be placed inside an HTML page.
+    A node's title is the state id; a cluster's is ``cluster_<state id>``; an edge's tooltip is
+    its transition id. Other groups (initial dots, anchors, the data note) are left as they
+    are. The XML prologue and DOCTYPE are dropped so the SVG can be placed inside an HTML page.
+    The page marks the transitions a step took by these ids, so one drawing per configuration
+    serves every step that ends in it.
     """
-    known, on = set(states), set(active)
+    known, on, edges = set(states), set(active), set(transitions)
 
     def tag(match: re.Match[str]) -> str:
         title = html.unescape(match["title"])
@@ -47,7 +55,15 @@ def mark_states(svg: str, states: Iterable[str], active: Iterable[str]) -> str:
         return (f'<g id="{match["id"]}" class="{classes}" data-state="{html.escape(state)}">'
                 f"\n<title>{match['title']}</title>")
 
-    return _GROUP.sub(tag, _PROLOGUE.sub("", svg, count=1))
+    def tag_edge(match: re.Match[str]) -> str:
+        transition = html.unescape(match["tooltip"])
+        if transition not in edges:
+            return match[0]
+        return (f'<g id="{match["id"]}" class="edge{match["more"]} transition" '
+                f'data-transition="{html.escape(transition)}">{match["title"]}'
+                f'<g id="a_{match["id"]}"><a xlink:title="{match["tooltip"]}">')
+
+    return _EDGE.sub(tag_edge, _GROUP.sub(tag, _PROLOGUE.sub("", svg, count=1)))
 
 
 def svg_diagram(machine: Machine, configuration: Iterable[str] = ()) -> str:
@@ -62,7 +78,8 @@ def svg_diagram(machine: Machine, configuration: Iterable[str] = ()) -> str:
     except graphviz.CalledProcessError as error:
         raise StatechartError(f"dot failed on {machine.name} v{machine.version}: "
                               f"{error.stderr.decode(errors='replace').strip()}") from None
-    return mark_states(svg, machine.states, active)
+    transitions = (t.id for state in machine.model.states.values() for t in state.transitions)
+    return mark_states(svg, machine.states, active, transitions)
 
 
 class DiagramCache:

@@ -61,8 +61,12 @@ function json(value) {
   return JSON.stringify(value, null, 2);
 }
 
-function setDiagram(container, svg) {
+function setDiagram(container, svg, taken) {
   container.innerHTML = svg || '<p class="muted">This version is not loaded here, so it cannot be drawn.</p>';
+  const ids = new Set(taken || []);
+  for (const edge of container.querySelectorAll("g.edge[data-transition]")) {
+    edge.classList.toggle("taken", ids.has(edge.dataset.transition));
+  }
 }
 
 // -- simulator --------------------------------------------------------------------------------------
@@ -78,7 +82,7 @@ function renderSession(view) {
   state.session = view;
   $("session-controls").hidden = false;
   $("details").hidden = false;
-  setDiagram($("diagram"), view.svg);
+  setDiagram($("diagram"), view.svg, view.last.transitions);
   $("active-states").textContent = `${view.machine} v${view.version} \u00b7 ` +
     (view.done ? "done in " : "active: ") + view.active_leaves.join(", ");
   $("clock").textContent = view.clock_text;
@@ -199,7 +203,7 @@ async function showStep(index) {
     (step.reason ? ` (${step.reason})` : "") + (step.actor ? ` by ${step.actor}` : ""), "step-label " + (step.outcome === "applied" ? "handled" : "unhandled")));
   if (step.transitions.length) box.appendChild(element("div", "transitions: " + step.transitions.join(", "), "mono"));
   box.appendChild(element("div", "states: " + step.configuration_after.join(", "), "mono"));
-  setDiagram($("replay-diagram"), step.svg);
+  setDiagram($("replay-diagram"), step.svg, step.transitions);
   for (const tr of $("audit").tBodies[0].rows) tr.classList.toggle("current", Number(tr.dataset.step) === index);
   $("step-prev").disabled = $("step-first").disabled = index === 0;
   $("step-next").disabled = $("step-last").disabled = index === state.steps.length - 1;
