@@ -70,7 +70,8 @@ def test_a_machine_file_that_does_not_load_is_reported_and_the_rest_served(tmp_p
     (tmp_path / "good").mkdir()
     (tmp_path / "good" / "v1.yaml").write_text("machine: good\nversion: 1\ninitial: a\nstates: {a: {}}\n")
     (tmp_path / "bad").mkdir()
-    (tmp_path / "bad" / "v1.yaml").write_text("machine: bad\nversion: 1\ninitial: a\nstates: {a: {on: {GO: nowhere}}}\n")
+    (tmp_path / "bad" / "v1.yaml").write_text("machine: bad\nversion: 1\ninitial: a\n"
+                                              "states: {a: {on: {GO: nowhere}}}\n")
     listed = create_app(load_catalog(tmp_path)).test_client().get("/api/machines").json
     assert [m["name"] for m in listed["machines"]] == ["good"]
     assert len(listed["problems"]) == 1 and "bad" in listed["problems"][0] and "nowhere" in listed["problems"][0]
@@ -344,7 +345,8 @@ def test_allow_send_sends_and_creates(stored: str, catalog: Any) -> None:
     client = create_app(catalog, store_url=stored, allow_send=True).test_client()
     response = post(client, "/api/instances/order-1/send", {"event": "PACKED"})
     assert response.status_code == 200, response.json
-    assert response.json["receipt"]["outcome"] == "applied" and "in_transit" in response.json["instance"]["configuration"]
+    assert response.json["receipt"]["outcome"] == "applied"
+    assert "in_transit" in response.json["instance"]["configuration"]
     created = post(client, "/api/instances", {"machine": "order", "id": "order-2", "data": {"total": 3}})
     assert created.status_code == 201 and created.json["data"]["total"] == 3
     duplicate = post(client, "/api/instances", {"machine": "order", "id": "order-2"})
