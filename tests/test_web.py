@@ -246,6 +246,24 @@ def test_mark_states_tags_nodes_and_clusters_and_leaves_other_groups() -> None:
     assert mark_states(edge, [], [], ["b:GO:0"]) == edge  # a tooltip that is no transition id
 
 
+@pytest.fixture(scope="module")
+def order_svg(catalog: Any) -> str:
+    import graphviz
+
+    from statechart.render import render_dot
+
+    return graphviz.Source(render_dot(catalog.get("order", 2))).pipe(format="svg").decode()
+
+
+@settings(max_examples=50)
+@given(data=st.data())
+def test_marked_active_states_are_exactly_the_configuration(order_svg: str, catalog: Any, data: Any) -> None:
+    states = sorted(catalog.get("order", 2).states)
+    configuration = data.draw(st.sets(st.sampled_from(states)))
+    out = mark_states(order_svg, states, configuration)
+    assert active(out) == configuration and marked(out) == set(states)
+
+
 # -- guards ------------------------------------------------------------------------------------------------
 def test_a_post_without_the_custom_header_is_refused(client: Any) -> None:
     response = client.post("/api/sessions", json={"machine": "order"})
