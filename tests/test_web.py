@@ -115,6 +115,23 @@ def test_clicking_through_the_order_machine(client: Any) -> None:
     assert view["depth"] == 3
 
 
+def test_the_snapshot_download_restores_the_session(client: Any, catalog: Any) -> None:
+    sid = start(client)["id"]
+    post(client, f"/api/sessions/{sid}/send", {"event": "ADD", "data": {"price": 4}})
+    post(client, f"/api/sessions/{sid}/send", {"event": "CHECKOUT"})
+    response = client.get(f"/api/sessions/{sid}/snapshot")
+    assert response.headers["Content-Disposition"] == 'attachment; filename="order-v2-snapshot.json"'
+    restored = catalog.get("order", 2).restore(response.get_data(as_text=True))
+    assert restored.configuration == {"payment", "authorizing"} and restored.data["total"] == 4
+    assert [p.id for p in restored.pending_sends] == ["pay_timeout"]
+
+
+def test_a_single_machine_file_can_be_served() -> None:
+    catalog = load_catalog(MACHINES / "order" / "v2.yaml")
+    assert list(catalog.machines) == [("order", 2)]
+    assert create_app(catalog).test_client().get("/api/machines").json["machines"][0]["name"] == "order"
+
+
 def test_an_unhandled_event_is_reported_and_changes_nothing(client: Any) -> None:
     sid = start(client)["id"]
     view = post(client, f"/api/sessions/{sid}/send", {"event": "PAY"}).json

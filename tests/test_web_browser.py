@@ -151,6 +151,10 @@ def test_clicking_through_the_order_machine_highlights_the_active_states(chromiu
     click(driver, "back")
     click(driver, "back")
     wait_active(driver, "diagram", FULFILLMENT | {"packing"})
+    snapshot = driver.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(document.getElementById('snapshot-link').href).then(r => r.json()).then(done);")
+    assert set(snapshot["configuration"]) == FULFILLMENT | {"packing"} and snapshot["data"]["total"] == 5
     no_error(driver)
 
 

@@ -7,6 +7,7 @@ API (all JSON; POSTs need the header ``X-Statechart: 1``)::
     GET  /api/machines/<name>/<version>   one machine's diagram, nothing highlighted
     POST /api/sessions                    {machine, version?, data?} -> a new simulator session
     GET  /api/sessions/<id>               the session: configuration, data, timers, last step, svg
+    GET  /api/sessions/<id>/snapshot      its snapshot (JSON), for `statechart render --snapshot`
     POST /api/sessions/<id>/send          {event, data?}
     POST /api/sessions/<id>/advance       {by: "30m"} or {next: true}
     POST /api/sessions/<id>/back          undo the last start/send/advance
@@ -210,6 +211,16 @@ def create_app(catalog: Catalog, *, store_url: str | None = None, allow_send: bo
     @app.get("/api/sessions/<session_id>")
     def get_session(session_id: str) -> Response:
         return with_session(session_id, lambda session: None)
+
+    @app.get("/api/sessions/<session_id>/snapshot")
+    def snapshot(session_id: str) -> Response:
+        """The session's snapshot as a file, for `statechart render --snapshot` or Machine.restore."""
+        session = sessions.get(session_id)
+        with session.lock:
+            text = session.instance.snapshot().to_json()
+        name = f"{session.machine.name}-v{session.machine.version}-snapshot.json"
+        return Response(text, mimetype="application/json",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @app.post("/api/sessions/<session_id>/send")
     def send(session_id: str) -> Response:

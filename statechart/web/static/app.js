@@ -88,6 +88,7 @@ function renderSession(view) {
   $("clock").textContent = view.clock_text;
   $("depth").textContent = view.depth ? `${view.depth} step${view.depth === 1 ? "" : "s"} to go back` : "at the start";
   $("back").disabled = view.depth === 0;
+  $("snapshot-link").href = `/api/sessions/${encodeURIComponent(view.id)}/snapshot`;
   $("advance-next").disabled = view.pending.length === 0;
 
   const events = clear($("events"));
