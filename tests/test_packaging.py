@@ -144,7 +144,9 @@ def test_the_wheel_carries_the_example_project_and_the_typing_marker(built: dict
     for expected in ("statechart/py.typed", "statechart/schemas/machine.schema.json",
                      "statechart/example_project/machines/order/v2.yaml",
                      "statechart/example_project/machines/order/actions.py",
-                     "statechart/example_project/migrations/delivery/v1_to_v2.py"):
+                     "statechart/example_project/migrations/delivery/v1_to_v2.py",
+                     "statechart/web/static/index.html", "statechart/web/static/app.js",
+                     "statechart/web/static/style.css"):
         assert expected in names
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     assert not any("__pycache__" in name or name.startswith("tests/") for name in names)
@@ -154,6 +156,8 @@ def test_the_wheel_carries_the_example_project_and_the_typing_marker(built: dict
     assert "Provides-Extra: postgres" in metadata and "Provides-Extra: fuzz" in metadata
     assert "Requires-Dist: psycopg[binary]>=3.1; extra == \"postgres\"" in metadata
     assert "Requires-Dist: hypothesis" not in metadata.split("Provides-Extra")[0]
+    assert "Requires-Dist: flask>=3.0; extra == \"serve\"" in metadata
+    assert "Requires-Dist: flask" not in metadata.split("Provides-Extra")[0]  # only the extra needs it
 
 
 def test_the_sdist_carries_what_its_tests_need(built: dict[str, Path]) -> None:

@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "makemigration": ("migrations", "makemigration_command", "Draft a migration step (also `migrations makemigration`)."),
     "migrate": ("migrations", "migrate_command", "Move stored instances to a version (also `migrations migrate`)."),
     "schema": ("schema", "schema_command", "Print or write the JSON Schema of machine files."),
+    "serve": ("serve", "serve_command", "A local web app: simulate machines, replay stored instances."),
     "demo": ("demo", "demo_command", "A populated SQLite store, metrics, a migration and diagrams."),
 }
 
