@@ -175,6 +175,16 @@ def test_python_static_checks_names_without_running_the_module(project: Path, tm
     assert not marker.exists()
 
 
+def test_python_static_reports_a_module_it_cannot_parse_without_running_it(project: Path, tmp_path: Path) -> None:
+    folder = project / "machines" / "shop"
+    (folder / "actions.py").write_text(f"import pathlib; pathlib.Path({str(tmp_path / 'ran')!r}).touch()\ndef touch(:\n")
+    file = machine_with(folder, "actions.py")
+    assert problems(lambda: statechart.load(file, python="static"))[0] == Problem(
+        str(file), 3, 9, "cannot read Python module 'actions.py': invalid syntax at line 2",
+        f"fix {(folder / 'actions.py').resolve()}")
+    assert not (tmp_path / "ran").exists()
+
+
 def test_a_statically_checked_function_refuses_to_run(project: Path, tmp_path: Path) -> None:
     folder = project / "machines" / "shop"
     payload_module(folder / "actions.py", tmp_path / "ran")
