@@ -10,7 +10,7 @@ import difflib
 import re
 from typing import Any, Callable, Iterable
 
-from .quoting import quote, quote_repr
+from .quoting import quote_repr
 from . import actions as act
 from .events import DESCRIPTOR_PATTERN
 from .expressions import Expression, ExpressionSyntaxError

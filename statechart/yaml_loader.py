@@ -14,7 +14,7 @@ from typing import Any
 import attrs
 import yaml
 
-from .quoting import quote, quote_repr
+from .quoting import quote_repr
 from .errors import Problem
 
 __all__ = ["Mark", "LocatedMap", "LocatedList", "parse_yaml"]
