@@ -31,7 +31,7 @@ from ..errors import StatechartError
 from ..model import ROOT, Action, MachineModel, State, StateKind, Transition
 
 __all__ = ["render_dot", "render_migration_dot", "render_file", "GraphvizMissingError", "edge_label",
-           "ChangeMarks", "INSTALL_HINT", "ADDED", "REMOVED", "CHANGED", "UNREACHED"]
+           "ChangeMarks", "render_svg", "INSTALL_HINT", "ADDED", "REMOVED", "CHANGED", "UNREACHED"]
 
 INSTALL_HINT = "install Graphviz (apt-get install graphviz / brew install graphviz)"
 SYNTHETIC_VERBS = ("timer", "timer-cancel")
@@ -728,6 +728,18 @@ def render_migration_dot(old_machine: Any, new_machine: Any, step: Any,
 # -- files ----------------------------------------------------------------------------------------------------
 def dot_available() -> bool:
     return shutil.which("dot") is not None
+
+
+def render_svg(dot_source: str) -> str:
+    """DOT text laid out by Graphviz as SVG text (for pages that inline their drawings)."""
+    if not dot_available():
+        raise GraphvizMissingError(f"drawing SVG needs the Graphviz `dot` program: {INSTALL_HINT}")
+    try:
+        return graphviz.Source(dot_source).pipe(format="svg").decode("utf-8")
+    except graphviz.ExecutableNotFound:
+        raise GraphvizMissingError(f"drawing SVG needs the Graphviz `dot` program: {INSTALL_HINT}") from None
+    except graphviz.CalledProcessError as error:
+        raise StatechartError(f"dot failed: {error.stderr.decode(errors='replace').strip()}") from None
 
 
 def render_file(dot_source: str, output: str | Path) -> Path:
