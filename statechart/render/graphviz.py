@@ -75,6 +75,29 @@ class GraphvizMissingError(StatechartError):
     """The ``dot`` program is needed (SVG, PNG, PDF) but not installed."""
 
 
+class _Html(str):
+    """An HTML-like label this module built (every piece of machine text inside it escaped)."""
+
+
+def _plain(value: Any) -> Any:
+    """Machine text is data: a label, tooltip or description written ``<...>`` must not become
+    an HTML-like label (the graphviz package would emit it unquoted, and DOT would parse it)."""
+    return graphviz.nohtml(value) if isinstance(value, str) and not isinstance(value, _Html) else value
+
+
+class _Digraph(graphviz.Digraph):
+    """A Digraph whose attribute values are quoted as plain text unless built as :class:`_Html`."""
+
+    def node(self, name: str, label: str | None = None, **attrs: Any) -> None:
+        super().node(name, label=_plain(label), **{k: _plain(v) for k, v in attrs.items()})
+
+    def edge(self, tail_name: str, head_name: str, label: str | None = None, **attrs: Any) -> None:
+        super().edge(tail_name, head_name, label=_plain(label), **{k: _plain(v) for k, v in attrs.items()})
+
+    def attr(self, kw: str | None = None, **attrs: Any) -> None:
+        super().attr(kw, **{k: _plain(v) for k, v in attrs.items()})
+
+
 def _model(machine: Any) -> MachineModel:
     return machine if isinstance(machine, MachineModel) else machine.model
 
@@ -197,7 +220,7 @@ class _Builder:
         self.base_depth = 0 if focus == ROOT else self.states[focus].depth
         self.outside: dict[str, str] = {}
         self.ghosts: dict[str, str] = {}  # removed state id -> the ghost node that stands for it
-        self.graph = graphviz.Digraph(model.name)
+        self.graph = _Digraph(model.name)
         self.graph.attr(compound="true", rankdir="TB", fontname=FONT, newrank="true", nodesep="0.35",
                         ranksep="0.45")
         self.graph.attr("node", fontname=FONT, fontsize="11", shape="box", style="rounded,filled",
@@ -364,7 +387,7 @@ class _Builder:
         stops = sorted({0, max(1, round(top / 4)), max(1, round(top / 2)), max(1, round(3 * top / 4)), top})
         cells = "".join(f'<td bgcolor="{_heat(n, self.top)[0]}"><font color="{_heat(n, self.top)[1]}">{n}</font></td>'
                         for n in stops)
-        label = (f'<<table border="0" cellborder="1" cellspacing="0" cellpadding="4">'
+        label = _Html(f'<<table border="0" cellborder="1" cellspacing="0" cellpadding="4">'
                  f'<tr><td colspan="{len(stops)}" align="left"><b>instances per state</b></td></tr><tr>{cells}</tr>'
                  f'<tr><td colspan="{len(stops)}" align="left">compound states: outline and (total inside)</td></tr>'
                  f'</table>>')
@@ -518,7 +541,7 @@ class _Builder:
                 if colour:
                     text = f'<font color="{colour}">{text}</font>'
                 rows.append(text + '<br align="left"/>')
-        attrs = {"label": "<" + "".join(rows) + ">", "tooltip": "; ".join(ids),
+        attrs = {"label": _Html("<" + "".join(rows) + ">"), "tooltip": "; ".join(ids),
                  "labeltooltip": _lines(full_label(t) for t in dict.fromkeys(transitions)),
                  "id": f"loop:{node}"}
         if all(t.delay is not None for t in transitions):
@@ -670,7 +693,7 @@ def render_migration_dot(old_machine: Any, new_machine: Any, step: Any,
 
     old, new = _model(old_machine), _model(new_machine)
     mapping = step_arrows(step, old, new, counts)
-    graph = graphviz.Digraph(f"{old.name}_migration")
+    graph = _Digraph(f"{old.name}_migration")
     title = f"{old.name}: v{old.version} \u2192 v{new.version}"
     if mapping.instances is not None:
         title += f"  ({mapping.instances} instance{'s' if mapping.instances != 1 else ''} of v{old.version})"
