@@ -396,15 +396,28 @@ class _Builder:
             legend.node("__legend__", label=label, shape="plain", style="")
 
     def draw_children(self, graph: graphviz.Digraph, parent: State) -> None:
-        children = parent.children
-        if parent.kind is StateKind.PARALLEL:
-            # dot lays sibling clusters out right to left in the order they are written; writing the
-            # regions last-first shows them left to right in document order
-            children = tuple(reversed(children))
-        for child in children:
+        for child in parent.children:
             self.draw_state(graph, self.states[child], in_parallel=parent.kind is StateKind.PARALLEL)
+        if parent.kind is StateKind.PARALLEL:
+            self.order_regions(graph, parent)
         for ghost in self.ghost_children.get(parent.id, ()) if self.changes else ():
             self.draw_ghost(graph, ghost)
+
+    def order_regions(self, graph: graphviz.Digraph, parallel: State) -> None:
+        """Regions left to right in document order. Left alone, dot's crossing minimisation puts
+        sibling clusters in whatever order crosses fewest edges (often reversed). A hidden node above
+        the regions points at the top of each, in order, with ``ordering=out``; and the graph gets a
+        small ``mclimit`` so that the minimisation keeps that order rather than undo it."""
+        regions = [c for c in parallel.children if self.is_cluster(c)]
+        if len(regions) < 2:
+            return
+        fan = f"{parallel.id}__regions"
+        graph.node(fan, label="", shape="point", style="invis", width="0.01", height="0.01", ordering="out")
+        for region in regions:
+            top = self.states[region].initial
+            graph.edge(fan, f"{region}__initial" if top is not None and top.targets else f"{region}__anchor",
+                       style="invis")
+        self.graph.attr(mclimit="0.01")
 
     def draw_state(self, graph: graphviz.Digraph, state: State, *, in_parallel: bool) -> None:
         if self.is_cluster(state.id):
@@ -648,10 +661,7 @@ def _migration_side(graph: graphviz.Digraph, model: MachineModel, prefix: str, t
                          tooltip=tooltips.get(state.id, state.id))
                 sub.node(f"{name}__anchor", label="", shape="point", style="invis", width="0.01", height="0.01")
                 drawn.append(f"{name}__anchor")
-                children = state.children
-                if state.kind is StateKind.PARALLEL:  # see _Builder.draw_children
-                    children = tuple(reversed(children))
-                for child in children:
+                for child in state.children:
                     draw(sub, model.states[child], state.kind is StateKind.PARALLEL)
             return
         attrs: dict[str, str] = {"label": label, "tooltip": tooltips.get(state.id, state.id)}
