@@ -679,6 +679,8 @@ def _migration_side(graph: graphviz.Digraph, model: MachineModel, prefix: str, t
 
     with graph.subgraph(name=f"cluster_{prefix}") as side:
         side.attr(label=title, fontsize="14", style="rounded", color="#999999")
+        side.node(f"{prefix}__top", label="", shape="point", style="invis", width="0.01", height="0.01")
+        drawn.append(f"{prefix}__top")
         for child in model.states[ROOT].children:
             draw(side, model.states[child], False)
     return drawn
@@ -707,7 +709,7 @@ def render_migration_dot(old_machine: Any, new_machine: Any, step: Any,
     title = f"{old.name}: v{old.version} \u2192 v{new.version}"
     if mapping.instances is not None:
         title += f"  ({mapping.instances} instance{'s' if mapping.instances != 1 else ''} of v{old.version})"
-    graph.attr(compound="true", rankdir="LR", fontname=FONT, nodesep="0.25", ranksep="1.6", newrank="true",
+    graph.attr(compound="true", rankdir="LR", fontname=FONT, nodesep="0.25", ranksep="1.6", newrank="true", mclimit="0.01",
                label=title, labelloc="t", fontsize="16")
     graph.attr("node", fontname=FONT, fontsize="11", shape="box", style="rounded,filled", fillcolor="white")
     graph.attr("edge", fontname=FONT, fontsize="10", color="#2b6cb0", fontcolor="#2b6cb0")
@@ -737,6 +739,7 @@ def render_migration_dot(old_machine: Any, new_machine: Any, step: Any,
         graph.edge("__layout__", name, style="invis")
     for name in new_nodes:
         graph.edge("__layout__", name, style="invis", minlen="2")
+    graph.edge("old__top", "new__top", style="invis", weight="100")  # both columns start at the top
 
     for arrow in mapping.arrows:
         tail, ltail = end(old, "old", arrow.old)
