@@ -716,7 +716,7 @@ def render_migration_dot(old_machine: Any, new_machine: Any, step: Any,
 
     leaf_counts = {s: n for s, n in (counts or {}).items()
                    if s in old.states and old.states[s].kind not in (StateKind.COMPOUND, StateKind.PARALLEL)}
-    labels = {s: f"{s} ({n})" for s, n in leaf_counts.items()}
+    labels = {s: f"{s} ({n})" for s, n in leaf_counts.items() if n}
     unreached = {s: UNREACHED for s in mapping.unreached}
     old_nodes = _migration_side(graph, old, "old", f"v{old.version}", {s: REMOVED for s in mapping.unmapped},
                                 labels)
