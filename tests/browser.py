@@ -25,11 +25,13 @@ import pytest
 
 CHROMIUM = os.environ.get("STATECHART_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("STATECHART_TEST_CHROMEDRIVER", "/usr/bin/chromedriver")
-ARGUMENTS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-             "--window-size=1400,1000", "--hide-scrollbars", "--force-device-scale-factor=1",
-             "--lang=en-US")
+#: Headless, as root in a container, and quiet: without the background-networking flags Chromium
+#: keeps trying to reach Google's hosts, which this machine's closed network refuses.
+ARGUMENTS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync",
+             "--hide-scrollbars", "--force-device-scale-factor=1", "--lang=en-US")
 
-__all__ = ["chromium", "browser", "missing", "CHROMIUM", "CHROMEDRIVER"]
+__all__ = ["chromium", "browser", "missing", "CHROMIUM", "CHROMEDRIVER", "ARGUMENTS"]
 
 
 def missing() -> str | None:

@@ -327,7 +327,7 @@ def test_mermaid_for_the_order_machine_has_the_key_constructs(order: statechart.
     assert lines[:3] == ["%% order v2", "stateDiagram-v2", "[*] --> cart"]
     for expected in ("state payment {", "state fulfillment {", "state shipping {", "state invoicing {", "--",
                      "[*] --> authorizing", "captured --> [*]", "done --> [*]", 'state "H*" as hist',
-                     "hist --> open : default", "cart --> payment : CHECKOUT [total > 0]",
+                     "hist --> open : default", "cart --> payment : CHECKOUT [total #gt; 0]", 'state "cart" as cart',
                      "in_transit --> late : after 2d", "held --> open : always [not on_hold]",
                      "payment --> fulfillment : on_done", "cart : ADD"):
         assert expected in lines, expected
@@ -335,7 +335,7 @@ def test_mermaid_for_the_order_machine_has_the_key_constructs(order: statechart.
     assert lines.index("state shipping {") < lines.index("--") < lines.index("state invoicing {")
     # a transition inside payment is written inside its block, one leaving it at the top level
     assert lines.index("authorizing --> captured : AUTHORIZED") < lines.index("state fulfillment {")
-    assert lines.index("authorizing --> cart : DECLINED [retries < 3]") > lines.index("failed")
+    assert lines.index("authorizing --> cart : DECLINED [retries #lt; 3]") > lines.index("failed")
     assert lines.count("{") == 0 and sum(line.endswith("{") for line in lines) == sum(line == "}" for line in lines)
 
 
