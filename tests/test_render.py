@@ -400,6 +400,9 @@ def test_cli_highlights_a_stored_instance_and_draws_counts(tmp_path: Path, capsy
     assert (code, err) == (0, "")
     dot = Dot(Path("i.dot").read_text())
     assert dot.nodes["authorizing"]["attrs"]["fillcolor"] == render_graphviz.ACTIVE_FILL
+    revision = statechart.Store.open(url).load("o0").revision
+    assert dot.graph["label"] == f"order v2 \u2014 instance o0, revision {revision}"
+    assert "send TIMEOUT  in 30m" in dot.nodes["__timers__"]["attrs"]["label"]  # authorizing's pending timer
     code, _, _ = run(capsys, "render", str(ORDER), "-o", "c.dot", "--counts", "--store", url)
     assert code == 0
     dot = Dot(Path("c.dot").read_text())
