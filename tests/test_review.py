@@ -3,6 +3,7 @@ real headless Chromium (tests/browser.py)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import textwrap
@@ -126,12 +127,17 @@ def test_new_states_no_arrow_reaches(delivery: dict, step23: Any) -> None:
     assert "courier_first" in unreached and "finding_courier" in unreached and "offered" not in unreached
 
 
+@functools.cache
+def _v2_v3() -> tuple[statechart.Machine, statechart.Machine, Any]:
+    return (statechart.load(DELIVERY / "v2.yaml"), statechart.load(DELIVERY / "v3.yaml"),
+            load_step(REPO / "migrations/delivery/v2_to_v3.py", "delivery"))
+
+
 @given(st.dictionaries(st.sampled_from(["submitted", "offered", "preparing", "dispatching", "courier_assigned",
                                         "finding_courier", "en_route", "purchasing", "delivering", "delivered",
                                         "canceled"]), st.integers(0, 50)))
 def test_every_stored_instance_takes_exactly_one_arrow(leaf_counts: dict[str, int]) -> None:
-    old, new = statechart.load(DELIVERY / "v2.yaml"), statechart.load(DELIVERY / "v3.yaml")
-    step = load_step(REPO / "migrations/delivery/v2_to_v3.py", "delivery")
+    old, new, step = _v2_v3()
     inside = sum(n for s, n in leaf_counts.items() if s in ("finding_courier", "en_route", "purchasing"))
     counts = {**leaf_counts, "courier_first": inside}  # the aggregate a store reports
     arrows = step_arrows(step, old, new, counts)
