@@ -398,7 +398,9 @@ def run_demo(folder: str | Path | None = None, instances: int = 3000, echo: Echo
                 break
         if chosen is None:
             chosen = store.list("delivery", limit=1)[0]
-        files["instance"] = render_file(render_dot(latest, configuration=chosen.configuration, data=chosen.data),
+        files["instance"] = render_file(render_dot(latest, configuration=chosen.configuration, data=chosen.data,
+                                                   instance=chosen.id, revision=chosen.revision,
+                                                   pending=chosen.pending_sends, now=store.clock.now()),
                                         out / f"instance-{chosen.id}{ext}")
         step = load_step(migrations_dir / "delivery" / "v1_to_v2.py", "delivery")
         files["migration"] = render_file(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 import shutil
 from pathlib import Path
@@ -46,6 +47,7 @@ class Dot:
         self.clusters: dict[str, dict[str, Any]] = {}
         self.nodes: dict[str, dict[str, Any]] = {}
         self.edges: list[dict[str, Any]] = []
+        self.hidden: list[dict[str, Any]] = []  # style=invis edges, which only steer the layout
         self.graph: dict[str, str] = {}
         stack: list[str] = []
         for raw in source.splitlines()[1:]:
@@ -62,8 +64,9 @@ class Dot:
             elif " -> " in line:
                 match = _EDGE.match(line)
                 assert match, line
-                self.edges.append({"tail": _unquote(match.group(1)), "head": _unquote(match.group(2)),
-                                   "attrs": _attrs(match.group(3)), "cluster": stack[-1] if stack else None})
+                edge = {"tail": _unquote(match.group(1)), "head": _unquote(match.group(2)),
+                        "attrs": _attrs(match.group(3)), "cluster": stack[-1] if stack else None}
+                (self.hidden if edge["attrs"].get("style") == "invis" else self.edges).append(edge)
             elif "=" in line.split("[")[0] and not line.startswith('"'):
                 target = self.clusters[stack[-1]]["attrs"] if stack else self.graph
                 target.update(_attrs(line))
@@ -252,6 +255,9 @@ def test_every_state_and_transition_of_every_machine_appears(path: Path) -> None
                 label = (dot.clusters[f"cluster_{state.id}"]["attrs"]["label"]
                          if f"cluster_{state.id}" in dot.clusters else dot.nodes[state.id]["attrs"]["label"])
                 assert render_graphviz.edge_label(t) in label
+            elif t.targets == (state.id,):  # a self-loop: a line of its state's one loop
+                loop = [e for e in dot.edges if e["tail"] == e["head"] == state.id]
+                assert len(loop) == 1 and t.id in loop[0]["attrs"]["tooltip"].split("; ")
             else:
                 assert len([e for e in dot.edges if e["attrs"].get("tooltip") == t.id]) == len(t.targets)
     mermaid = render_mermaid(machine)
@@ -273,7 +279,7 @@ def test_migration_svg_renders(tmp_path: Path) -> None:
     old, new = statechart.load(REPO / "machines/delivery/v1.yaml"), statechart.load(REPO / "machines/delivery/v2.yaml")
     step = load_chain("delivery", REPO / "migrations")[0]
     svg = render_graphviz.render_file(render_migration_dot(old, new, step), tmp_path / "m.svg").read_text()
-    assert ">v1<" in svg and ">v2<" in svg and ">courier_first<" in svg
+    assert ">v1<" in svg and ">v2<" in svg and ">courier_first (no arrow)<" in svg
 
 
 # -- migrations ------------------------------------------------------------------------------------------
@@ -285,8 +291,8 @@ def test_migration_draws_both_versions_and_one_arrow_per_table_entry() -> None:
     assert dot.nodes["new__finding_courier"]["cluster"] == "cluster_new__courier_first"
     arrows = {(e["tail"], e["head"]): e["attrs"] for e in dot.edges}
     assert len(arrows) == len(step.states)
-    assert arrows[("old__submitted", "new__offered")]["label"] == "3"
-    assert "label" not in arrows[("old__preparing", "new__preparing")]
+    assert arrows[("old__submitted", "new__offered")]["taillabel"] == "3"
+    assert "taillabel" not in arrows[("old__preparing", "new__preparing")]
     assert dot.nodes["old__submitted"]["attrs"]["label"] == "submitted (3)"
 
 
@@ -321,7 +327,7 @@ def test_mermaid_for_the_order_machine_has_the_key_constructs(order: statechart.
     assert lines[:3] == ["%% order v2", "stateDiagram-v2", "[*] --> cart"]
     for expected in ("state payment {", "state fulfillment {", "state shipping {", "state invoicing {", "--",
                      "[*] --> authorizing", "captured --> [*]", "done --> [*]", 'state "H*" as hist',
-                     "hist --> open : default", "cart --> payment : CHECKOUT [total > 0]",
+                     "hist --> open : default", "cart --> payment : CHECKOUT [total #gt; 0]", 'state "cart" as cart',
                      "in_transit --> late : after 2d", "held --> open : always [not on_hold]",
                      "payment --> fulfillment : on_done", "cart : ADD"):
         assert expected in lines, expected
@@ -329,7 +335,7 @@ def test_mermaid_for_the_order_machine_has_the_key_constructs(order: statechart.
     assert lines.index("state shipping {") < lines.index("--") < lines.index("state invoicing {")
     # a transition inside payment is written inside its block, one leaving it at the top level
     assert lines.index("authorizing --> captured : AUTHORIZED") < lines.index("state fulfillment {")
-    assert lines.index("authorizing --> cart : DECLINED [retries < 3]") > lines.index("failed")
+    assert lines.index("authorizing --> cart : DECLINED [retries #lt; 3]") > lines.index("failed")
     assert lines.count("{") == 0 and sum(line.endswith("{") for line in lines) == sum(line == "}" for line in lines)
 
 
@@ -394,6 +400,9 @@ def test_cli_highlights_a_stored_instance_and_draws_counts(tmp_path: Path, capsy
     assert (code, err) == (0, "")
     dot = Dot(Path("i.dot").read_text())
     assert dot.nodes["authorizing"]["attrs"]["fillcolor"] == render_graphviz.ACTIVE_FILL
+    revision = statechart.Store.open(url).load("o0").revision
+    assert dot.graph["label"] == f"order v2 \u2014 instance o0, revision {revision}"
+    assert "send TIMEOUT  in 30m" in dot.nodes["__timers__"]["attrs"]["label"]  # authorizing's pending timer
     code, _, _ = run(capsys, "render", str(ORDER), "-o", "c.dot", "--counts", "--store", url)
     assert code == 0
     dot = Dot(Path("c.dot").read_text())
@@ -438,3 +447,136 @@ def test_a_missing_executable_reported_by_graphviz_gives_the_same_hint(
     monkeypatch.setattr(graphviz.Source, "pipe", pipe)
     with pytest.raises(render_graphviz.GraphvizMissingError, match=r"install Graphviz \(apt-get install graphviz"):
         render_graphviz.render_file(render_dot(order), tmp_path / "o.png")
+
+
+# -- fixes found in design review (issue 16) ----------------------------------------------------------------
+def _svg(dot_text: str) -> str:
+    """The SVG text with character references resolved (dot writes ``-`` as ``&#45;``)."""
+    return html.unescape(render_graphviz.render_svg(dot_text))
+
+
+def _text_x(svg: str, text: str) -> float:
+    match = re.search(rf'<text[^>]*\bx="([-\d.]+)"[^>]*>{re.escape(text)}</text>', svg)
+    assert match, text
+    return float(match.group(1))
+
+
+def test_heat_map_scales_over_atomic_states_and_outlines_compound_ones(order: statechart.Machine) -> None:
+    counts = {"fulfillment": 40, "shipping": 20, "packing": 20, "invoicing": 20, "open": 10, "cart": 5}
+    dot = Dot(render_dot(order, counts=counts))
+    top = render_graphviz._heat(20, 20)[0]
+    assert dot.nodes["packing"]["attrs"]["fillcolor"] == top  # the hottest leaf gets the darkest colour
+    assert dot.nodes["open"]["attrs"]["fillcolor"] == render_graphviz._heat(10, 20)[0]
+    assert dot.nodes["packing"]["attrs"]["fontcolor"] == "white"  # contrast on a dark fill
+    fulfillment = dot.clusters["cluster_fulfillment"]["attrs"]
+    assert fulfillment["fillcolor"] == "white" and fulfillment["label"].startswith("fulfillment \u2225 (40)")
+    assert fulfillment["color"] == top and fulfillment["penwidth"] == "2.5"  # outlined by its total
+    assert dot.clusters["cluster_payment"]["attrs"]["color"] == "#444444"  # nobody inside: no outline
+    legend = next(line for line in render_dot(order, counts=counts).splitlines() if line.strip().startswith("__legend__"))
+    assert "instances per state" in legend and f'bgcolor="{top}"' in legend and ">20<" in legend
+    svg = _svg(render_dot(order, counts=counts))
+    assert "instances per state" in svg and f'fill="{top}"' in svg
+
+
+def test_long_action_lists_wrap_instead_of_being_cut(tmp_path: Path) -> None:
+    path = tmp_path / "v1.yaml"
+    path.write_text("machine: m\nversion: 1\ndata: {n: 0}\nstates:\n  a:\n    on:\n      GO:\n        target: b\n"
+                    "        actions:\n          - assign: {n: 'n + 1000000'}\n          - assign: {n: 'n * 2000000'}\n"
+                    "          - emit: {event: order.really_important_event}\n  b: {type: final}\n")
+    machine = statechart.load(path)
+    dot = Dot(render_dot(machine))
+    edge = dot.edge("a:GO:0")
+    label = edge["attrs"]["label"]
+    assert "\u2026" not in label and "order.really_important_event" in label
+    assert all(len(line) <= render_graphviz.LABEL_WIDTH + 2 for line in label.split("\\n"))
+    assert edge["attrs"]["labeltooltip"] == ("GO / n = n + 1000000; n = n * 2000000; "
+                                            "emit order.really_important_event")
+    assert "order.really_important_event" in _svg(render_dot(machine))
+
+
+def test_self_loops_share_one_loop_whose_label_lines_do_not_overlap() -> None:
+    machine = statechart.load(REPO / "machines/delivery/v3.yaml")
+    dot = Dot(render_dot(machine))
+    loops = [e for e in dot.edges if e["tail"] == e["head"] == "dispatching"]
+    assert len(loops) == 1
+    assert loops[0]["attrs"]["tooltip"] == ("dispatching:COURIER_DECLINED:0; dispatching:after 2m:0")
+    svg = render_graphviz.render_svg(render_dot(machine))
+    group = re.search(r'<g id="loop:dispatching".*?(?=<!--)', svg, re.S)
+    assert group
+    lines = re.findall(r'<text[^>]*\by="([-\d.]+)"[^>]*>([^<]*)</text>', group.group(0))
+    assert [html.unescape(text) for _, text in lines] == ["COURIER_DECLINED [courier_attempts < 5]",
+                                                          "\u25f7 after 2m [courier_attempts < 5]"]
+    assert float(lines[1][0]) - float(lines[0][0]) >= 10  # one line below the other, at 10pt
+
+
+def test_parallel_regions_are_drawn_left_to_right_in_document_order(order: statechart.Machine) -> None:
+    svg = _svg(render_dot(order))
+    assert _text_x(svg, "shipping") < _text_x(svg, "invoicing")
+    fulfillment = statechart.load(REPO / "machines/fulfillment/v1.yaml")
+    regions = [s for s in fulfillment.model.states.values() if s.parent in
+               {p.id for p in fulfillment.model.states.values() if p.kind is StateKind.PARALLEL}]
+    svg = _svg(render_dot(fulfillment))
+    by_parent: dict[str, list[float]] = {}
+    for region in regions:
+        if region.kind in (StateKind.COMPOUND, StateKind.PARALLEL):
+            by_parent.setdefault(region.parent, []).append(_text_x(svg, region.id))
+    assert by_parent and all(xs == sorted(xs) for xs in by_parent.values())
+
+
+def test_instance_drawing_names_the_instance_and_its_revision_and_lists_pending_timers(
+        order: statechart.Machine) -> None:
+    from statechart.interpreter import PendingSend
+
+    pending = [PendingSend("after.0.in_transit", "after.0.in_transit", None, 1000.0 + 3600, 1),
+               PendingSend("remind", "remind", None, 1000.0 + 90, 2)]
+    text = render_dot(order, configuration={"fulfillment", "shipping", "in_transit", "invoicing", "open"},
+                      data={"total": 5}, instance="order-7", revision=4, pending=pending, now=1000.0)
+    dot = Dot(text)
+    assert dot.graph["label"].startswith("order v2 \u2014 instance order-7, revision 4")
+    timers = dot.nodes["__timers__"]["attrs"]["label"]
+    assert timers.index("send remind  in 1m 30s") < timers.index("\u25f7 after 2d of in_transit  in 1h")
+    svg = _svg(text)
+    assert "instance order-7, revision 4" in svg and "pending timers" in svg
+
+
+def test_migration_drawing_keeps_its_layout_whatever_the_counts() -> None:
+    import subprocess
+
+    old, new = statechart.load(REPO / "machines/delivery/v2.yaml"), statechart.load(REPO / "machines/delivery/v3.yaml")
+    step = load_step(REPO / "migrations/delivery/v2_to_v3.py", "delivery")
+
+    def columns(dot_text: str) -> tuple[list[str], list[str]]:
+        plain = subprocess.run(["dot", "-Tplain"], input=dot_text, capture_output=True, text=True, check=True).stdout
+        nodes = sorted((line.split() for line in plain.splitlines() if line.startswith("node ")),
+                       key=lambda n: -float(n[3]))
+        return ([n[1] for n in nodes if n[1].startswith("old__")], [n[1] for n in nodes if n[1].startswith("new__")])
+
+    bare = columns(render_migration_dot(old, new, step))
+    assert bare == columns(render_migration_dot(old, new, step, counts={"offered": 50, "courier_first": 7,
+                                                                         "finding_courier": 7, "delivered": 900}))
+    new_column = [n.removeprefix("new__").removesuffix("__anchor") for n in bare[1] if n != "new__top"]
+    documented = [s for s in new.model.states if s in new_column]
+    assert new_column == documented  # the new version reads top to bottom in document order
+    dot = Dot(render_migration_dot(old, new, step))
+    for state in ("ready", "restaurant_delivering"):  # unreached new states are marked
+        attrs = dot.nodes[f"new__{state}"]["attrs"]
+        assert attrs["color"] == render_graphviz.UNREACHED and attrs["label"] == f"{state} (no arrow)"
+    assert "color" not in dot.nodes["new__offered"]["attrs"]
+
+
+def test_the_machine_description_is_shown_under_the_title() -> None:
+    machine = statechart.load(REPO / "machines/delivery/v3.yaml")
+    dot = Dot(render_dot(machine))
+    assert dot.graph["label"].startswith("delivery v3\\nPartner orders delivered by our couriers")
+    assert "Partner orders delivered by our couriers" in _svg(render_dot(machine))
+    ready = dot.nodes["ready"]["attrs"]["tooltip"]
+    assert ready == "ready: Food is ready; who carries it depends on the restaurant."
+
+
+def test_machine_text_written_like_html_stays_text(tmp_path: Path) -> None:
+    path = tmp_path / "v1.yaml"
+    path.write_text("machine: m\nversion: 1\ndescription: '<b>bold</b>'\nstates:\n"
+                    "  a: {description: '<i>x</i>', on: {GO: b}}\n  b: {type: final}\n")
+    svg = _svg(render_dot(statechart.load(path)))
+    raw = render_graphviz.render_svg(render_dot(statechart.load(path)))
+    assert "&lt;b&gt;bold&lt;/b&gt;" in raw and "<b>" not in raw and "<b>bold</b>" in svg

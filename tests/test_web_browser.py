@@ -17,7 +17,7 @@ import pytest
 if not os.environ.get("CI"):  # CI installs the test extra, which has Flask: there it must not skip
     pytest.importorskip("flask", reason="statechart serve needs Flask (pip install 'statechart[serve]')")
 
-from browser import chromium, live_server  # noqa: E402,F401 - chromium is a fixture
+from browser import browser, live_server  # noqa: E402,F401 - browser is a fixture
 from statechart import Store  # noqa: E402
 from statechart.web.app import create_app  # noqa: E402
 from statechart.web.catalog import load_catalog  # noqa: E402
@@ -107,8 +107,8 @@ def order_store(tmp_path: Path) -> str:
 FULFILLMENT = {"fulfillment", "shipping", "invoicing", "open"}
 
 
-def test_clicking_through_the_order_machine_highlights_the_active_states(chromium: Any, simulator_url: str) -> None:
-    driver = chromium
+def test_clicking_through_the_order_machine_highlights_the_active_states(browser: Any, simulator_url: str) -> None:
+    driver = browser
     open_page(driver, simulator_url)
     choose_machine(driver, "order", 2)
     wait_for(driver, lambda d: "order v2 \u00b7 not started" in d.find_element("id", "status-line").text,
@@ -158,8 +158,8 @@ def test_clicking_through_the_order_machine_highlights_the_active_states(chromiu
     no_error(driver)
 
 
-def test_an_invalid_payload_is_reported_on_the_page_and_changes_nothing(chromium: Any, simulator_url: str) -> None:
-    driver = chromium
+def test_an_invalid_payload_is_reported_on_the_page_and_changes_nothing(browser: Any, simulator_url: str) -> None:
+    driver = browser
     open_page(driver, simulator_url)
     choose_machine(driver, "order", 2)
     click(driver, "start")
@@ -181,8 +181,8 @@ def open_replay(driver: Any, url: str, instance_id: str) -> None:
     wait_for(driver, lambda d: d.find_element("id", "replay-controls").is_displayed(), "the replay did not open")
 
 
-def test_replaying_a_stored_instance_highlights_each_steps_states(chromium: Any, order_store: str) -> None:
-    driver = chromium
+def test_replaying_a_stored_instance_highlights_each_steps_states(browser: Any, order_store: str) -> None:
+    driver = browser
     with live_server(create_app(load_catalog(MACHINES), store_url=order_store)) as url:
         open_replay(driver, url, "order-1")
         expected = [({"cart"}, "(start)"), ({"cart"}, "ADD"), ({"payment", "authorizing"}, "CHECKOUT"),
@@ -215,8 +215,8 @@ def post_from_page(driver: Any, path: str, body: dict[str, Any]) -> dict[str, An
         ".catch(e => done({status: 0, body: String(e)}));", path, json.dumps(body))
 
 
-def test_sends_to_the_store_are_refused_without_allow_send(chromium: Any, order_store: str) -> None:
-    driver = chromium
+def test_sends_to_the_store_are_refused_without_allow_send(browser: Any, order_store: str) -> None:
+    driver = browser
     with live_server(create_app(load_catalog(MACHINES), store_url=order_store)) as url:
         open_replay(driver, url, "order-1")
         assert not driver.find_element("id", "instance-send").is_displayed()
@@ -232,8 +232,8 @@ def test_sends_to_the_store_are_refused_without_allow_send(chromium: Any, order_
         assert store.count() == 1
 
 
-def test_sends_to_the_store_work_with_allow_send(chromium: Any, order_store: str) -> None:
-    driver = chromium
+def test_sends_to_the_store_work_with_allow_send(browser: Any, order_store: str) -> None:
+    driver = browser
     app = create_app(load_catalog(MACHINES), store_url=order_store, allow_send=True)
     with live_server(app) as url:
         open_replay(driver, url, "order-1")

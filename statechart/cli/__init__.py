@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "fuzz": ("analysis", "fuzz_command", "Drive instances with random events and check invariants."),
     "render": ("render", "render_command", "Draw a machine as a diagram."),
     "render-migration": ("render", "render_migration_command", "Draw one migration step side by side."),
+    "review": ("review", "review_command", "Write the review page of a new version (changes, risks, step, checks)."),
     "import": ("scxml", "import_command", "Convert an SCXML document into a YAML machine file."),
     "export": ("scxml", "export_command", "Write a machine file as an SCXML document."),
     "instances": ("store", "instances_group", "List, inspect, create, drive and delete stored instances."),

@@ -87,12 +87,14 @@ def render_command(file: str, output: str, no_actions: bool, snapshot_file: str 
         click.echo(f"wrote {output}")
         return
     configuration = data = heat = None
+    shown: dict[str, Any] = {}  # the instance drawn: its id, revision and pending timers
     if snapshot_file:
         try:
             snapshot = Snapshot.from_json(Path(snapshot_file).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError) as error:
             raise StatechartError(f"cannot read {snapshot_file}: {error}") from None
         configuration, data = snapshot.configuration, snapshot.data
+        shown = {"pending": snapshot.pending_sends}
     if instance_id or counts:
         with opened(store_url, machines_dir, register=False) as store:
             store.register(machine)
@@ -102,10 +104,12 @@ def render_command(file: str, output: str, no_actions: bool, snapshot_file: str 
                     raise StatechartError(f"instance {instance_id} is a {stored.machine} v{stored.version}, "
                                           f"not a {machine.name} v{machine.version}")
                 configuration, data = stored.configuration, stored.data
+                shown = {"instance": stored.id, "revision": stored.revision, "pending": stored.pending_sends,
+                         "now": store.clock.now()}
             if counts:
                 heat = _counts(store, machine.name, machine.version, machine.model.states)
     text = render_dot(machine, actions=not no_actions, configuration=configuration, data=data, counts=heat,
-                      focus=focus, depth=depth)
+                      focus=focus, depth=depth, **shown)
     render_file(text, output)
     click.echo(f"wrote {output}")
 

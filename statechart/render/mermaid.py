@@ -25,9 +25,14 @@ def mermaid_id(state: str) -> str:
     return re.sub(r"\W", "_", state)
 
 
+_ENTITIES = {";": "#59;", ":": "#58;", "<": "#lt;", ">": "#gt;", "&": "#amp;", "#": "#35;"}
+
+
 def _text(text: str) -> str:
-    """Label text Mermaid accepts: no newlines, and `;`, `:` written as entity codes."""
-    return text.replace("\n", " ").replace(";", "#59;").replace(":", "#58;")
+    """Label text Mermaid accepts: no newlines, and `;`, `:`, `<`, `>`, `&`, `#` written as entity
+    codes. Mermaid reads a raw ``<`` as the start of markup and drops the label (``[retries < 3]``
+    vanished from the rendered chart, which mermaid-cli showed: tests/test_mermaid_render.py)."""
+    return re.sub(r"[;:<>&#]", lambda match: _ENTITIES[match.group(0)], text.replace("\n", " "))
 
 
 class _Writer:
@@ -58,9 +63,17 @@ class _Writer:
                     self.add_edge(self.scope(state.id, target),
                                   f"{mermaid_id(state.id)} --> {mermaid_id(target)} : default")
                 continue
+            loops = []
             for t in state.transitions:
                 for target in t.targets:
-                    self.add_edge(self.scope(state.id, target), self.transition_line(t, target))
+                    if target == state.id:
+                        loops.append(self.transition_line(t, target))
+                    else:
+                        self.add_edge(self.scope(state.id, target), self.transition_line(t, target))
+            if loops:  # Mermaid draws one label per self-loop and drops the others: one loop, one line each
+                head = f"{mermaid_id(state.id)} --> {mermaid_id(state.id)}"
+                labels = [line.split(" : ", 1)[1] for line in loops if " : " in line]
+                self.add_edge(self.scope(state.id, state.id), f"{head} : {'<br/>'.join(labels)}" if labels else head)
 
     def transition_line(self, t: Transition, target: str) -> str:
         label = edge_label(t, self.actions)
@@ -109,7 +122,9 @@ class _Writer:
         if state.kind is StateKind.HISTORY:
             lines.append(f'{pad}state "{"H*" if state.history_deep else "H"}" as {ident}')
             return
-        if ident != state.id:
+        if ident != state.id or (self.descriptions(state) and state.kind not in (StateKind.COMPOUND,
+                                                                                 StateKind.PARALLEL)):
+            # a state with descriptions but no declared title is drawn by Mermaid without its name
             lines.append(f'{pad}state "{state.id}" as {ident}')
         if state.kind in (StateKind.COMPOUND, StateKind.PARALLEL):
             lines.append(f"{pad}state {ident} {{")
