@@ -25,6 +25,7 @@ from .errors import (
     IdempotencyConflictError,
     PayloadError,
     StoreSchemaError,
+    CorruptInstanceError,
 )
 from .events import Event
 from .instance import Instance, SendResult
@@ -68,6 +69,7 @@ __all__ = [
     "IdempotencyConflictError",
     "PayloadError",
     "StoreSchemaError",
+    "CorruptInstanceError",
 ]
 
 __version__ = "0.1.0"

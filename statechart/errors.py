@@ -30,6 +30,7 @@ __all__ = [
     "IdempotencyConflictError",
     "PayloadError",
     "StoreSchemaError",
+    "CorruptInstanceError",
 ]
 
 
@@ -202,3 +203,14 @@ class PayloadError(StoreError):
 
 class StoreSchemaError(StoreError):
     """The database holds a schema this release cannot use (too new, or not ours)."""
+
+
+class CorruptInstanceError(StoreError):
+    """A stored instance row cannot be decoded (invalid JSON, a wrong shape): it is reported alone,
+    so that listings, counts, workers and migrations go on with the other instances."""
+
+    def __init__(self, instance_id: str, detail: str) -> None:
+        self.instance_id = instance_id
+        self.detail = detail
+        super().__init__(f"stored instance {instance_id!r} cannot be decoded: {detail}; repair or delete its row "
+                         f"(statechart instances delete {instance_id})")

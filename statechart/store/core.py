@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import random
 import time
 import uuid
@@ -29,6 +30,7 @@ from ..errors import (
     InstanceDoneError,
     InstanceNotFoundError,
     MachineNotLoadedError,
+    CorruptInstanceError,
     PayloadError,
     StatechartError,
     StoreSchemaError,
@@ -42,24 +44,40 @@ from ..machine import Machine, load
 from ..model import ROOT, StateKind
 from ..snapshot import Snapshot
 from .backends import Backend, IntegrityError, RetryableError, open_backend
+from .quarantine import Failure, blocked_clause, clear_failure, record_failure
 from .schema import SCHEMA_VERSION, UPGRADES, table_statements
 
 __all__ = ["Store", "StoredInstance", "Receipt", "DEFAULT_RETRIES"]
 
 DEFAULT_RETRIES = 10
+#: Attempts before failing work of one instance (a timer, a publish, a migration) is parked.
+DEFAULT_MAX_ATTEMPTS = 5
+#: Seconds before the first retry of failed work; each further failure doubles it (at most an hour).
+DEFAULT_RETRY_BACKOFF = 30.0
+#: What one instance's work may raise without it being the store's fault: it is quarantined (recorded,
+#: retried with backoff, then parked) and the worker goes on with the other instances. Driver errors
+#: (a lost connection) are not in here: they stop the worker, which is right.
+INSTANCE_FAULTS: tuple[type[BaseException], ...] = (StatechartError, ValueError, TypeError, KeyError, IndexError,
+                                                    AttributeError, ArithmeticError, RecursionError)
 #: Key of the PostgreSQL advisory lock that serializes schema creation and upgrades.
 _SCHEMA_LOCK = 0x5743_4854  # "SCHT"
 _COLUMNS = ("id, machine, version, definition_hash, configuration, history, data, pending, send_counter, bound, "
             "done, session_id, revision, created_at, updated_at, state_entered")
 
 
+_log = logging.getLogger("statechart.store")
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 def _dumps(value: Any) -> str:
     try:
-        return _ENCODE(value)
-    except (TypeError, ValueError) as error:
+        text = _ENCODE(value)
+        if not text.isascii():
+            text.encode("utf-8")  # a lone surrogate ("\\ud800") is not text any database can store
+        return text
+    except RecursionError:
+        raise PayloadError(f"cannot store {type(value).__name__} value as JSON: it is nested too deeply") from None
+    except (TypeError, ValueError) as error:  # UnicodeEncodeError is a ValueError
         raise PayloadError(f"cannot store {type(value).__name__} value as JSON: {error}") from None
 
 
@@ -143,9 +161,14 @@ class Store:
 
     def __init__(self, backend: Backend, *, clock: Clock | None = None, retries: int = DEFAULT_RETRIES,
                  idempotency_retention: float = 7 * 86400, strict: bool = False, lazy_upgrade: bool = False,
-                 migrations: str | Path = "migrations", timer_retry_delay: float = 60.0) -> None:
+                 migrations: str | Path = "migrations", timer_retry_delay: float = 60.0,
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS, retry_backoff: float = DEFAULT_RETRY_BACKOFF) -> None:
         if retries < 1:
             raise ValueError(f"retries must be at least 1 (one attempt), not {retries}")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+        if not retry_backoff >= 0:
+            raise ValueError(f"retry_backoff must be a number of seconds >= 0, not {retry_backoff}")
         self.backend = backend
         self.clock = clock or SystemClock()
         self.retries = retries
@@ -157,6 +180,10 @@ class Store:
         #: How long a timer this process cannot fire (its machine version is not registered here) waits
         #: before it is tried again; it never blocks the timers due after it.
         self.timer_retry_delay = timer_retry_delay
+        #: Failing work of one instance is retried after ``retry_backoff`` seconds, doubling each time,
+        #: and parked after ``max_attempts`` attempts (see ``store/quarantine.py``).
+        self.max_attempts = max_attempts
+        self.retry_backoff = retry_backoff
         self.migrations = Path(migrations)
         self._chains: dict[str, Any] = {}
         self.machines: dict[tuple[str, int], Machine] = {}
@@ -351,17 +378,33 @@ class Store:
                                                                     strict=self.strict)
 
     def list(self, machine: str | None = None, *, version: int | None = None, state: str | None = None,
-             stuck_for: float | None = None, limit: int = 100, after: str | None = None) -> list[StoredInstance]:
+             stuck_for: float | None = None, limit: int = 100, after: str | None = None,
+             failed: bool = False, corrupt: list[CorruptInstanceError] | None = None) -> list[StoredInstance]:
         """Instances by machine, version, active state and how long they have been in it, by id
-        (keyset pagination: pass the last id as ``after``)."""
+        (keyset pagination: pass the last id as ``after``); ``failed=True``: only instances with
+        recorded failures (see :meth:`failures`).
+
+        A row that cannot be decoded is left out of the list, logged, and appended to ``corrupt`` (a
+        list you pass) as a :class:`CorruptInstanceError` naming it; it still counts toward ``limit``,
+        so paging on goes past it."""
         where, params = self._filters(machine, version, state, stuck_for)
+        if failed:
+            where.append("EXISTS (SELECT 1 FROM statechart_failures f WHERE f.instance_id = i.id)")
         if after is not None:
             where.append("i.id > ?")
             params.append(after)
         sql = (f"SELECT {', '.join('i.' + c.strip() for c in _COLUMNS.split(','))} FROM statechart_instances i "
                f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY i.id LIMIT ?")
         params.append(limit)
-        return [self._stored(row) for row in self.backend.execute(sql, params).fetchall()]
+        found = []
+        for row in self.backend.execute(sql, params).fetchall():
+            try:
+                found.append(self._stored(row))
+            except CorruptInstanceError as error:  # one bad row never hides the others
+                _log.warning("%s", error)
+                if corrupt is not None:
+                    corrupt.append(error)
+        return found
 
     def count(self, machine: str | None = None, *, version: int | None = None, state: str | None = None,
               stuck_for: float | None = None) -> int:
@@ -606,6 +649,14 @@ class Store:
                 _dumps(dict(state_entered)))
 
     def _stored(self, row: Sequence[Any]) -> StoredInstance:
+        """The instance of one row; :class:`CorruptInstanceError` (naming it) when the row cannot be decoded."""
+        try:
+            return self._decode(row)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as error:
+            detail = f"{type(error).__name__}: {error}"
+            raise CorruptInstanceError(str(row[0]), detail[:300]) from None
+
+    def _decode(self, row: Sequence[Any]) -> StoredInstance:
         (instance_id, machine, version, definition_hash, configuration, history, data, pending, send_counter,
          bound, done, session_id, revision, created_at, updated_at, state_entered) = row
         configuration_set = frozenset(json.loads(configuration))
@@ -665,19 +716,24 @@ class Store:
     def _fire_one(self, actor: str) -> Receipt | None:
         backend = self.backend
         for attempt in range(1, self.retries + 1):
+            claimed: tuple[str, str, int, str] | None = None
             try:
                 with backend.transaction():
+                    now = self.clock.now()
                     row = backend.execute(
                         "SELECT t.instance_id, t.send_id, t.seq, t.event FROM statechart_timers t "
                         "JOIN statechart_instances i ON i.id = t.instance_id WHERE t.due_at <= ? "
+                        f"AND NOT {blocked_clause('timer', 't.instance_id')} "
                         f"ORDER BY t.due_at, t.instance_id, t.seq LIMIT 1{backend.lock_suffix}",
-                        (self.clock.now(),)).fetchone()
+                        (now, True, now)).fetchone()
                     if row is None:
                         return None
-                    instance_id, send_id, seq, event = row
+                    instance_id, send_id, seq, event = claimed = row
                     try:
-                        return self._attempt(instance_id, lambda instance: instance.fire(send_id, seq), event, None,
-                                             None, "", actor, claimed_timer=(send_id, seq))
+                        receipt = self._attempt(instance_id, lambda instance: instance.fire(send_id, seq), event,
+                                                None, None, "", actor, claimed_timer=(send_id, seq))
+                        clear_failure(self, "timer", instance_id)
+                        return receipt
                     except InstanceNotFoundError:
                         backend.execute("DELETE FROM statechart_timers WHERE instance_id = ?", (instance_id,))
                         return None
@@ -688,7 +744,72 @@ class Store:
                         return self._postpone(instance_id, send_id, seq, event, str(error), actor)
             except (_Conflict, RetryableError):
                 time.sleep(random.uniform(0, 0.002 * attempt))
+            except INSTANCE_FAULTS as error:
+                if claimed is None:
+                    raise
+                # The step was rolled back; record the failure in a transaction of its own.
+                return self._quarantine_timer(*claimed, error, actor)
         return None
+
+    def _quarantine_timer(self, instance_id: str, send_id: str, seq: int, event: str, error: BaseException,
+                          actor: str) -> Receipt:
+        """A timer whose step raised: an audit row with the error and a failure row with the next
+        attempt (or parked), so the timers of other instances fire meanwhile."""
+        backend = self.backend
+        reason = _reason(error)
+        with backend.transaction():
+            still_due = backend.execute(f"SELECT 1 FROM statechart_timers WHERE instance_id = ? AND send_id = ? "
+                                        f"AND seq = ?{backend.lock_suffix}", (instance_id, send_id, seq)).fetchone()
+            now = self.clock.now()
+            if still_due is not None:  # else another worker fired it (or failed it) meanwhile
+                failure = record_failure(self, "timer", instance_id, f"{event} (send {send_id}#{seq})", reason, now)
+                self._audit_failure(instance_id, event, actor, failure)
+            head = backend.execute("SELECT revision, done FROM statechart_instances WHERE id = ?",
+                                   (instance_id,)).fetchone()
+        _log.warning("timer %s on instance %r failed: %s", event, instance_id, reason)
+        revision, done = (int(head[0]), bool(head[1])) if head else (0, False)
+        return Receipt(instance_id, event, "failed", revision, (), (), (), (), done)
+
+    def _audit_failure(self, instance_id: str, event: str, actor: str | None, failure: Failure) -> None:
+        """An audit row (outcome ``failed``) for failed work; read from the raw row, which may be corrupt."""
+        head = self.backend.execute("SELECT machine, version, revision, configuration FROM statechart_instances "
+                                    "WHERE id = ?", (instance_id,)).fetchone()
+        if head is None:
+            return
+        machine, version, revision, configuration = head
+        try:
+            states = sorted(json.loads(configuration))
+        except (ValueError, TypeError):
+            states = []
+        text, leaves = _dumps(states), ",".join(states)
+        when = ("parked: retry it with `statechart instances retry " + instance_id + "`" if failure.parked
+                else f"next attempt at {failure.next_attempt_at:.3f}")
+        self.backend.execute(
+            "INSERT INTO statechart_audit (instance_id, machine, version, revision, event, data, transitions, "
+            "configuration_before, configuration_after, from_states, to_states, actor, outcome, reason, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (instance_id, machine, version, revision, event, "null", "[]", text, text, leaves, leaves, actor,
+             "failed", f"{failure.kind} failed (attempt {failure.attempts} of {self.max_attempts}; {when}): "
+             f"{failure.error}", failure.last_failed_at))
+
+    # -- quarantine --------------------------------------------------------------------------------------
+    def failures(self, *, kind: str | None = None, parked: bool | None = None, instance_id: str | None = None,
+                 limit: int = 100, after: str | None = None) -> list[Failure]:
+        """Recorded failures (timers, outbox publishes, migrations), by instance id: ``parked=True``
+        for the ones nothing retries any more until :meth:`retry`."""
+        from .quarantine import failures
+
+        return failures(self, kind=kind, parked=parked, instance_id=instance_id, limit=limit, after=after)
+
+    def retry(self, instance_id: str, kind: str | None = None) -> int:
+        """Forget the failures of one instance (of ``kind``, default all) so that its work is tried again
+        at once, with a fresh attempt count; returns how many failure rows went."""
+        with self.backend.transaction():
+            if kind is None:
+                return int(self.backend.execute("DELETE FROM statechart_failures WHERE instance_id = ?",
+                                                (instance_id,)).rowcount)
+            return int(self.backend.execute("DELETE FROM statechart_failures WHERE instance_id = ? AND kind = ?",
+                                            (instance_id, kind)).rowcount)
 
     def _postpone(self, instance_id: str, send_id: str, seq: int, event: str, reason: str, actor: str) -> Receipt:
         now = self.clock.now()
@@ -725,6 +846,12 @@ class Store:
         cutoff = self.clock.now() - (self.idempotency_retention if older_than is None else older_than)
         with self.backend.transaction():
             return self.backend.execute("DELETE FROM statechart_idempotency WHERE created_at < ?", (cutoff,)).rowcount
+
+
+def _reason(error: BaseException) -> str:
+    """An error as one bounded line for a failure row (a 10k-deep value must not make a 10 MB reason)."""
+    text = str(error) if isinstance(error, StatechartError) else f"{type(error).__name__}: {error}"
+    return text if len(text) <= 1000 else text[:997] + "..."
 
 
 def _request_hash(event: str, data: Any) -> str:
