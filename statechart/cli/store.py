@@ -182,18 +182,46 @@ def instances_group() -> None:
               help="Only unfinished instances whose state (--state, else any atomic one) was entered this long ago.")
 @click.option("--limit", type=click.IntRange(min=1), default=100, show_default=True)
 @click.option("--after", metavar="ID", help="Start after this id (the last one of the previous page).")
+@click.option("--failed", is_flag=True,
+              help="List quarantined work instead: instances whose timer, publish or migration failed.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @store_options
 def instances_list_command(machine: str | None, version: int | None, state: str | None, stuck_for: float | None,
-                           limit: int, after: str | None, as_json: bool, store_url: str, machines_dir: str) -> None:
-    """List stored instances by id, with their active states.
+                           limit: int, after: str | None, failed: bool, as_json: bool, store_url: str,
+                           machines_dir: str) -> None:
+    """List stored instances by id, with their active states (--failed: their recorded failures).
+
+    A row that cannot be decoded is reported on stderr by id; the listing goes on.
 
     \b
     Example:
       statechart instances list --machine order --stuck-for 2h --json
+      statechart instances list --failed
     """
+    if failed:
+        if machine is not None or version is not None or state is not None or stuck_for is not None:
+            raise click.UsageError("--failed lists failures of any instance; it takes only --limit, --after, --json")
+        with opened(store_url, machines_dir, register=False) as store:
+            failures = store.failures(limit=limit, after=after)
+            now = store.clock.now()
+        if as_json:
+            dump([f.to_dict() for f in failures])
+            return
+        table(("ID", "KIND", "ITEM", "ATTEMPTS", "STATUS", "ERROR"),
+               [(f.instance_id, f.kind, f.item, f.attempts,
+                 "parked" if f.parked else ("retry in " + _human(f.next_attempt_at - now)
+                                            if f.next_attempt_at > now else "retry due"),
+                 f.error if len(f.error) <= 120 else f.error[:117] + "...") for f in failures],
+               right=(3,), indent="")
+        if any(f.parked for f in failures):
+            click.echo("retry a parked one with: statechart instances retry ID", err=True)
+        return
     with opened(store_url, machines_dir) as store:
-        found = store.list(machine, version=version, state=state, stuck_for=stuck_for, limit=limit, after=after)
+        corrupt: list[StoreError] = []
+        found = store.list(machine, version=version, state=state, stuck_for=stuck_for, limit=limit, after=after,
+                           corrupt=corrupt)  # type: ignore[arg-type]
+        for error in corrupt:
+            click.echo(click.style("error: ", fg="red", bold=True) + str(error), err=True)
         seen: set[str] = set()
         unique = [i for i in found if not (i.id in seen or seen.add(i.id))]  # type: ignore[func-returns-value]
         if as_json:
@@ -250,6 +278,28 @@ def instances_show_command(instance_id: str, audit_rows: int, as_json: bool, sto
                [(r["revision"], r["event"], r["outcome"] + (f": {r['reason']}" if r["reason"] else ""),
                  ", ".join(r["configuration_after"]), r["actor"] or "-", _timestamp(r["created_at"]))
                 for r in latest], right=(0,))
+
+
+@instances_group.command("retry")
+@click.argument("instance_id", metavar="ID")
+@click.option("--kind", type=click.Choice(["timer", "outbox", "migration"]),
+              help="Only this kind of failed work (default: all of the instance's).")
+@store_options
+def instances_retry_command(instance_id: str, kind: str | None, store_url: str, machines_dir: str) -> None:
+    """Try the failed (or parked) work of instance ID again: its timer fires at the next worker round,
+    its outbox events go to the next relay round, the next `statechart migrate` takes it.
+
+    \b
+    Example:
+      statechart instances list --failed
+      statechart instances retry order-17
+    """
+    with opened(store_url, machines_dir, register=False) as store:
+        cleared = store.retry(instance_id, kind)
+    if not cleared:
+        raise StoreError(f"instance {instance_id!r} has no recorded {kind + ' ' if kind else ''}failure; "
+                         "see `statechart instances list --failed`")
+    click.echo(f"{instance_id}: {cleared} failure(s) cleared; the work is tried again at the next round")
 
 
 @instances_group.command("create")
@@ -358,12 +408,17 @@ def worker_command(poll: float, batch: int, once: bool, store_url: str, machines
       statechart worker --store postgresql://app@db/app --poll 500ms
       statechart worker --once          # from cron
     """
-    fired = 0
+    fired = failed = 0
     with opened(store_url, machines_dir) as store:
         try:
             while True:
                 receipts = store.fire_due(batch)
                 for receipt in receipts:
+                    if receipt.outcome == "failed":
+                        failed += 1
+                        click.echo(f"failed {receipt.event} on {receipt.instance_id}: recorded for a retry; "
+                                   "see `statechart instances list --failed`", err=True)
+                        continue
                     fired += 1
                     outcome = click.style(receipt.outcome, fg="green" if receipt.handled else "yellow")
                     click.echo(f"fired {receipt.event} on {receipt.instance_id}: {outcome}, revision "
@@ -376,7 +431,7 @@ def worker_command(poll: float, batch: int, once: bool, store_url: str, machines
                 _sleep(poll)
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
-    click.echo(f"{fired} timer(s) fired", err=True)
+    click.echo(f"{fired} timer(s) fired" + (f", {failed} failed (quarantined)" if failed else ""), err=True)
 
 
 # -- outbox -----------------------------------------------------------------------------------------------
@@ -500,3 +555,5 @@ def metrics_command(machine: str | None, window: float | None, stuck_after: floa
            right=(2,))
     heading("outbox")
     click.echo(f"  {metrics.outbox_unpublished} unpublished, lag {_human(metrics.outbox_lag)}")
+    heading(f"failures (quarantined work): {metrics.parked} parked")
+    table(("KIND", "FAILING", "PARKED"), [(f.kind, f.failing, f.parked) for f in metrics.failures], right=(1, 2))
