@@ -20,6 +20,7 @@ from click.core import ParameterSource
 from ..durations import parse_duration
 from ..errors import StoreError
 from ..store import Receipt, Store, StoredInstance
+from ..store.core import DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BACKOFF
 
 __all__ = ["instances_group", "send_command", "worker_command", "outbox_group", "metrics_command",
            "DEFAULT_STORE"]
@@ -55,7 +56,8 @@ def store_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @contextmanager
-def opened(store_url: str, machines_dir: str, *, register: bool = True, strict: bool = False) -> Iterator[Store]:
+def opened(store_url: str, machines_dir: str, *, register: bool = True, strict: bool = False,
+           **options: Any) -> Iterator[Store]:
     """The store at ``store_url`` with the machines of ``machines_dir`` registered; closed afterwards."""
     path = Path(machines_dir)
     if register and not path.exists():
@@ -63,7 +65,7 @@ def opened(store_url: str, machines_dir: str, *, register: bool = True, strict: 
         if context.get_parameter_source("machines_dir") is not ParameterSource.DEFAULT:
             raise click.BadParameter(f"{machines_dir!r} does not exist", param_hint="'--machines'")
         register = False  # no machines/ folder here: commands that need a machine say which one is missing
-    store = Store.open(store_url, strict=strict)
+    store = Store.open(store_url, strict=strict, **options)
     try:
         if register:
             store.register(path)
@@ -397,11 +399,17 @@ def instances_delete_command(instance_id: str, store_url: str, machines_dir: str
 @click.option("--batch", type=click.IntRange(min=1), default=100, show_default=True,
               help="Timers fired per round before looking again.")
 @click.option("--once", is_flag=True, help="Fire the timers that are due now, then exit.")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=DEFAULT_MAX_ATTEMPTS, show_default=True,
+              help="Attempts before a failing timer is parked (see `instances list --failed`).")
+@click.option("--retry-backoff", type=DURATION, default=f"{DEFAULT_RETRY_BACKOFF:g}s", show_default=True,
+              metavar="DURATION", help="Wait before retrying a failed timer; doubles after each failure.")
 @store_options
-def worker_command(poll: float, batch: int, once: bool, store_url: str, machines_dir: str) -> None:
+def worker_command(poll: float, batch: int, once: bool, max_attempts: int, retry_backoff: float, store_url: str,
+                   machines_dir: str) -> None:
     """Fire due timers (delayed sends and `after` transitions), a line per timer, until Ctrl-C.
 
-    Several workers may share a PostgreSQL store; no timer fires twice.
+    Several workers may share a PostgreSQL store; no timer fires twice. A timer whose step fails
+    is recorded and retried with backoff, then parked; the other timers go on firing.
 
     \b
     Example:
@@ -409,7 +417,7 @@ def worker_command(poll: float, batch: int, once: bool, store_url: str, machines
       statechart worker --once          # from cron
     """
     fired = failed = 0
-    with opened(store_url, machines_dir) as store:
+    with opened(store_url, machines_dir, max_attempts=max_attempts, retry_backoff=retry_backoff) as store:
         try:
             while True:
                 receipts = store.fire_due(batch)
