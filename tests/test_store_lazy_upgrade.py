@@ -39,7 +39,9 @@ def test_an_old_instance_is_upgraded_inside_the_event_that_reaches_it(store_url:
     assert [row["event"] for row in audit[-2:]] == ["(migrate v1->v3)", "FOOD_READY"]
     migrations = [row for row in audit if row["outcome"] == "migrated"]
     assert len(migrations) == 1 and migrations[0]["reason"] == "v1 -> v3"
-    assert migrations[0]["revision"] == receipt.revision == stored.revision
+    # the batch runner's shape: the migration is a revision of its own, the event the next one
+    assert [(row["revision"], row["version"]) for row in audit[-2:]] == [(3, 3), (4, 3)]
+    assert migrations[0]["revision"] == receipt.revision - 1 and receipt.revision == stored.revision == 4
     # the preparing timer was cancelled by leaving the state; the dispatch timer is the only one left
     timers = store.backend.execute("SELECT send_id FROM statechart_timers WHERE instance_id = ?",
                                    ("o1",)).fetchall()
@@ -54,6 +56,23 @@ def test_without_lazy_upgrade_an_old_instance_stays_at_its_version(store_url: st
     store.create("delivery", {"order_id": "o2"}, id="o2", version=1)
     store.send("o2", "RESTAURANT_ACCEPTED")
     assert store.load("o2").version == 1
+
+
+def test_a_rejected_event_on_an_old_finished_instance_is_audited_at_the_rows_version(store_url: str) -> None:
+    old = _store(store_url, lazy=False, versions=(1,))
+    old.create("delivery", {"order_id": "o4"}, id="o4")
+    old.send("o4", "RESTAURANT_REJECTED")
+    before = old.load("o4")
+    assert before.done
+    old.close()
+    store = _store(store_url, lazy=True, versions=(1, 2, 3))
+    with pytest.raises(statechart.InstanceDoneError):
+        store.send("o4", "FOOD_READY", actor="api")
+    stored = store.load("o4")
+    assert (stored.version, stored.revision) == (1, before.revision)
+    rejected = store.audit("o4")[-1]
+    assert (rejected["outcome"], rejected["version"], rejected["revision"]) == ("rejected", 1, before.revision)
+    assert not [row for row in store.audit("o4") if row["outcome"] == "migrated"]
 
 
 def test_a_failing_lazy_upgrade_leaves_the_instance_untouched(store_url: str, tmp_path: Path) -> None:

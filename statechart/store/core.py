@@ -517,7 +517,9 @@ class Store:
             try:
                 result = step(instance)
             except (UnknownEventError, UnhandledEventError, InstanceDoneError) as error:
-                self._reject(stored, event, data, actor, str(error), now)  # committed: the audit keeps it
+                # Committed: the audit keeps it, at the version and revision of the row as it stays (a
+                # lazy upgrade is written only with an event that is applied).
+                self._reject(migrated_from or stored, event, data, actor, str(error), now)
                 rejected = error
             else:
                 if result is None:  # a timer whose send is gone: just drop the timer row
@@ -572,7 +574,9 @@ class Store:
                actor: str | None, now: float, data: Any, migrated_from: StoredInstance | None = None) -> Receipt:
         backend = self.backend
         snapshot = instance.snapshot()
-        revision = stored.revision + 1
+        # A lazy upgrade is a step of its own, as in a migration run: its audit row takes the next
+        # revision, the event's rows the one after it.
+        revision = stored.revision + (2 if migrated_from is not None else 1)
         entered_now = {line[6:] for line in result.trace if line.startswith("enter:")} & snapshot.configuration
         state_entered = {s: (now if s in entered_now else stored.state_entered.get(s, now))
                          for s in snapshot.configuration}
@@ -586,7 +590,7 @@ class Store:
         if updated != 1:
             raise _Conflict()
         if migrated_from is not None:
-            self._write_migration_rows(migrated_from, stored, machine, revision, now)
+            self._write_migration_rows(migrated_from, stored, machine, revision - 1, now)
         left = (stored.configuration - snapshot.configuration) | (entered_now & stored.configuration)
         if left:
             backend.executemany("DELETE FROM statechart_instance_states WHERE instance_id = ? AND state = ?",
