@@ -13,7 +13,7 @@ import click
 from ..errors import StatechartError
 from .machines import run_command, validate_command
 from .migrations import diff_command, makemigration_command, migrate_command, migrations_group
-from .store import instances_group, metrics_command, outbox_group, send_command, worker_command
+from .store import instances_group, metrics_command, outbox_group, send_command, store_group, worker_command
 from .scxml import export_command, import_command
 from .render import render_command, render_migration_command
 from .analysis import check_command, fuzz_command, paths_command
@@ -45,6 +45,7 @@ cli.add_command(send_command)
 cli.add_command(worker_command)
 cli.add_command(outbox_group)
 cli.add_command(metrics_command)
+cli.add_command(store_group)
 cli.add_command(import_command)
 cli.add_command(export_command)
 cli.add_command(diff_command)

@@ -23,7 +23,7 @@ from ..store import Receipt, Store, StoredInstance
 from ..store.core import DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BACKOFF
 
 __all__ = ["instances_group", "send_command", "worker_command", "outbox_group", "metrics_command",
-           "DEFAULT_STORE"]
+           "store_group", "DEFAULT_STORE"]
 
 DEFAULT_STORE = "sqlite:///statechart.db"
 _sleep = time.sleep  # the worker's idle wait (tests replace it)
@@ -515,6 +515,52 @@ def outbox_lag_command(as_json: bool, store_url: str, machines_dir: str) -> None
         dump({"lag_seconds": lag, "unpublished": waiting})
     else:
         click.echo(f"lag {_human(lag)} ({lag:.3f}s), {waiting} unpublished")
+
+
+# -- store maintenance ----------------------------------------------------------------------------------
+@click.group("store")
+def store_group() -> None:
+    """Store maintenance: retention of audit rows, published outbox events and idempotency keys.
+
+    \b
+    Example:
+      statechart store prune --audit-older-than 90d --outbox-published-older-than 7d
+    """
+
+
+@store_group.command("prune")
+@click.option("--audit-older-than", type=DURATION, metavar="DURATION", help="Delete audit rows older than this.")
+@click.option("--outbox-published-older-than", type=DURATION, metavar="DURATION",
+              help="Delete outbox events published longer ago than this (unpublished ones are always kept).")
+@click.option("--idempotency-older-than", type=DURATION, metavar="DURATION",
+              help="Forget idempotency keys older than this (a retry after that is a new request).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Rows deleted per transaction.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"audit": N, "outbox": N, "idempotency": N}.')
+@store_options
+def store_prune_command(audit_older_than: float | None, outbox_published_older_than: float | None,
+                        idempotency_older_than: float | None, batch_size: int, as_json: bool, store_url: str,
+                        machines_dir: str) -> None:
+    """Delete old rows in short batches, beside live traffic (run it from cron).
+
+    \b
+    Example:
+      statechart store prune --audit-older-than 90d --outbox-published-older-than 7d --idempotency-older-than 7d
+    """
+    if audit_older_than is None and outbox_published_older_than is None and idempotency_older_than is None:
+        raise click.UsageError("say what to prune: --audit-older-than, --outbox-published-older-than and/or "
+                               "--idempotency-older-than")
+    with opened(store_url, machines_dir, register=False) as store:
+        counts = store.prune(audit_older_than=audit_older_than,
+                             outbox_published_older_than=outbox_published_older_than,
+                             idempotency_older_than=idempotency_older_than, batch_size=batch_size)
+    if as_json:
+        dump(counts.to_dict())
+        return
+    for name, age in (("audit", audit_older_than), ("outbox", outbox_published_older_than),
+                      ("idempotency", idempotency_older_than)):
+        if age is not None:
+            click.echo(f"{name}: {getattr(counts, name)} row(s) older than {_human(age)} deleted")
 
 
 # -- metrics ----------------------------------------------------------------------------------------------

@@ -47,7 +47,8 @@ from .backends import Backend, IntegrityError, RetryableError, open_backend
 from .quarantine import Failure, blocked_clause, clear_failure, record_failure
 from .schema import SCHEMA_VERSION, UPGRADES, table_statements
 
-__all__ = ["Store", "StoredInstance", "Receipt", "DEFAULT_RETRIES"]
+__all__ = ["Store", "StoredInstance", "Receipt", "PruneCounts", "DEFAULT_RETRIES", "DEFAULT_MAX_ATTEMPTS",
+           "DEFAULT_RETRY_BACKOFF"]
 
 DEFAULT_RETRIES = 10
 #: Attempts before failing work of one instance (a timer, a publish, a migration) is parked.
@@ -845,11 +846,62 @@ class Store:
                 time.sleep(poll_interval)
         return fired
 
+    def prune(self, *, audit_older_than: float | None = None, outbox_published_older_than: float | None = None,
+              idempotency_older_than: float | None = None, batch_size: int = 1000) -> PruneCounts:
+        """Delete audit rows, *published* outbox rows and idempotency keys older than the given ages
+        (seconds; None leaves that table alone). Rows go in batches of ``batch_size``, each its own
+        short transaction, so a large prune never holds locks for long and live traffic goes on;
+        an unpublished outbox row is never deleted, however old. Returns the counts per table."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        ages = {"audit": audit_older_than, "outbox": outbox_published_older_than,
+                "idempotency": idempotency_older_than}
+        for name, age in ages.items():
+            if age is not None and not age >= 0:
+                raise ValueError(f"the age of {name} rows to prune must be seconds >= 0, not {age!r}")
+        now = self.clock.now()
+        counts: dict[str, int] = {}
+        for name, age in ages.items():
+            if age is None:
+                continue
+            table, key, condition = _PRUNABLE[name]
+            deleted = 0
+            while True:
+                with self.backend.transaction():
+                    gone = self.backend.execute(
+                        f"DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {condition} "
+                        f"LIMIT ?)", (now - age, batch_size)).rowcount
+                deleted += gone
+                if gone < batch_size:
+                    break
+            counts[name] = deleted
+        return PruneCounts(**counts)
+
     def purge_idempotency_keys(self, older_than: float | None = None) -> int:
         """Forget idempotency keys older than the retention (seconds); returns how many went."""
         cutoff = self.clock.now() - (self.idempotency_retention if older_than is None else older_than)
         with self.backend.transaction():
             return self.backend.execute("DELETE FROM statechart_idempotency WHERE created_at < ?", (cutoff,)).rowcount
+
+
+@attrs.frozen
+class PruneCounts:
+    """Rows ``Store.prune`` deleted, per table."""
+
+    audit: int = 0
+    outbox: int = 0
+    idempotency: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"audit": self.audit, "outbox": self.outbox, "idempotency": self.idempotency}
+
+
+#: What prune deletes: (table, the rows' key, the condition on age).
+_PRUNABLE = {
+    "audit": ("statechart_audit", "id", "created_at < ?"),
+    "outbox": ("statechart_outbox", "id", "published_at IS NOT NULL AND published_at < ?"),
+    "idempotency": ("statechart_idempotency", "instance_id, key", "created_at < ?"),
+}
 
 
 def _reason(error: BaseException) -> str:
