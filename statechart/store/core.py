@@ -726,18 +726,21 @@ class Store:
                 with backend.transaction():
                     now = self.clock.now()
                     row = backend.execute(
-                        "SELECT t.instance_id, t.send_id, t.seq, t.event FROM statechart_timers t "
+                        "SELECT t.instance_id, t.send_id, t.seq, t.event, EXISTS (SELECT 1 FROM statechart_failures f "
+                        "WHERE f.kind = 'timer' AND f.instance_id = t.instance_id) FROM statechart_timers t "
                         "JOIN statechart_instances i ON i.id = t.instance_id WHERE t.due_at <= ? "
                         f"AND NOT {blocked_clause('timer', 't.instance_id')} "
                         f"ORDER BY t.due_at, t.instance_id, t.seq LIMIT 1{backend.lock_suffix}",
                         (now, True, now)).fetchone()
                     if row is None:
                         return None
-                    instance_id, send_id, seq, event = claimed = row
+                    instance_id, send_id, seq, event, failed_before = row
+                    claimed = (instance_id, send_id, seq, event)
                     try:
                         receipt = self._attempt(instance_id, lambda instance: instance.fire(send_id, seq), event,
                                                 None, None, "", actor, claimed_timer=(send_id, seq))
-                        clear_failure(self, "timer", instance_id)
+                        if failed_before:  # it failed before and fired now: forget the failure
+                            clear_failure(self, "timer", instance_id)
                         return receipt
                     except InstanceNotFoundError:
                         backend.execute("DELETE FROM statechart_timers WHERE instance_id = ?", (instance_id,))
