@@ -10,6 +10,8 @@ from collections import defaultdict
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 import statechart
 from statechart import CorruptInstanceError, PayloadError, Store, VirtualClock
@@ -349,3 +351,33 @@ def test_a_store_written_by_schema_version_2_is_upgraded_to_3_in_place(store_url
         seen: list[str] = []
         assert store.outbox.relay(lambda e: seen.append(e.event), poll_interval=0, max_idle_polls=1) == 1
         assert seen == ["kept"]
+
+
+def test_a_parked_instance_with_a_long_backlog_does_not_starve_the_instances_behind_it(
+        store_url: str, clock: VirtualClock) -> None:
+    with open_store(store_url, clock, max_attempts=1) as store:
+        for instance_id in ("a", "b"):
+            store.create("mult", id=instance_id)
+        for n in range(30):  # far more than a relay looks at in one round
+            store.send("a", "PING", {"n": n})
+        store.send("b", "PING", {"n": 0})
+        seen: list[tuple[str, int]] = []
+
+        def publish(event: OutboxEvent) -> None:
+            if event.instance_id == "a":
+                raise ConnectionError("no route for a")
+            seen.append((event.instance_id, event.data["n"]))
+
+        store.outbox.relay(publish, batch=2, poll_interval=0, max_idle_polls=2, on_error="quarantine")
+        assert store.failures(parked=True)[0].instance_id == "a"
+        assert seen == [("b", 0)]
+        assert store.outbox.count(published=False) == 30
+
+
+@given(attempts=st.lists(st.integers(min_value=1, max_value=10_000), min_size=2, max_size=20),
+       base=st.floats(min_value=0, max_value=10_000, allow_nan=False))
+def test_backoff_never_shrinks_with_more_attempts_and_never_exceeds_the_cap(attempts: list[int],
+                                                                            base: float) -> None:
+    waits = [backoff(attempt, base) for attempt in sorted(attempts)]
+    assert waits == sorted(waits)
+    assert all(0 <= wait <= MAX_BACKOFF for wait in waits)

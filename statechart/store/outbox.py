@@ -239,11 +239,14 @@ class Outbox:
         claimed: list[str] = []
         try:
             with backend.transaction():
+                # The oldest unpublished events of free instances (walked in id order on the index, so a
+                # large backlog costs no more than the window), grouped by instance.
                 candidates = backend.execute(
-                    "SELECT o.instance_id, MIN(o.id) AS oldest FROM statechart_outbox o WHERE o.published_at IS NULL "
-                    "AND NOT EXISTS (SELECT 1 FROM statechart_outbox_claims c WHERE c.instance_id = o.instance_id "
-                    f"AND c.expires_at > ?) AND NOT {blocked_clause('outbox', 'o.instance_id')} "
-                    "GROUP BY o.instance_id ORDER BY oldest LIMIT ?", (now, True, now, batch)).fetchall()
+                    "SELECT instance_id, MIN(id) AS oldest FROM (SELECT o.id, o.instance_id FROM statechart_outbox o "
+                    "WHERE o.published_at IS NULL AND NOT EXISTS (SELECT 1 FROM statechart_outbox_claims c "
+                    f"WHERE c.instance_id = o.instance_id AND c.expires_at > ?) AND NOT "
+                    f"{blocked_clause('outbox', 'o.instance_id')} ORDER BY o.id LIMIT ?) oldest_events "
+                    "GROUP BY instance_id ORDER BY oldest LIMIT ?", (now, True, now, batch * 4, batch)).fetchall()
                 for (instance_id,) in sorted((row[0],) for row in candidates):  # one lock order: no deadlocks
                     taken = backend.execute(
                         "INSERT INTO statechart_outbox_claims (instance_id, token, expires_at) VALUES (?, ?, ?) "
