@@ -90,3 +90,28 @@ def test_a_failing_lazy_upgrade_leaves_the_instance_untouched(store_url: str, tm
         store.send("o3", "FOOD_READY")
     stored = store.load("o3")
     assert (stored.version, stored.revision, stored.configuration) == (1, revision, {"preparing"})
+
+
+def test_a_timer_whose_lazy_upgrade_fails_is_quarantined_and_later_parked(store_url: str, tmp_path: Path) -> None:
+    broken = tmp_path / "migrations" / "delivery"
+    broken.mkdir(parents=True)
+    (broken / "v1_to_v2.py").write_text("STATES = {'submitted': 'offered'}\n")  # forgets the other states
+    clock = statechart.VirtualClock(1000)
+    store = statechart.Store.open(store_url, clock=clock)
+    store.register(ROOT / "machines/delivery/v1.yaml")
+    store.create("delivery", {"order_id": "o5"}, id="o5")
+    store.send("o5", "RESTAURANT_ACCEPTED")  # preparing, with a timer
+    store.close()
+    store = statechart.Store.open(store_url, clock=clock, lazy_upgrade=True, migrations=tmp_path / "migrations",
+                                  max_attempts=2, retry_backoff=1)
+    store.register(ROOT / "machines/delivery/v1.yaml", ROOT / "machines/delivery/v2.yaml")
+    clock.advance(24 * 3600)
+    assert [r.outcome for r in store.fire_due()] == ["failed"]
+    clock.advance(1)
+    assert [r.outcome for r in store.fire_due()] == ["failed"]
+    [failure] = store.failures(parked=True)
+    assert (failure.kind, failure.instance_id) == ("timer", "o5")
+    assert "'preparing' has no entry in STATES" in failure.error
+    stored = store.load("o5")
+    assert (stored.version, stored.configuration) == (1, {"preparing"})
+    store.close()

@@ -24,8 +24,6 @@ from ..clock import Clock, SystemClock
 from ..errors import (
     ConcurrencyError,
     DefinitionMismatchError,
-    EventlessLoopError,
-    SnapshotFormatError,
     DuplicateInstanceError,
     InstanceDoneError,
     InstanceNotFoundError,
@@ -38,7 +36,6 @@ from ..errors import (
     UnknownEventError,
 )
 from ..instance import Instance, SendResult
-from ..migrate.chain import MigrationError
 from ..interpreter import PendingSend
 from ..machine import Machine, load
 from ..model import ROOT, StateKind
@@ -745,10 +742,11 @@ class Store:
                     except InstanceNotFoundError:
                         backend.execute("DELETE FROM statechart_timers WHERE instance_id = ?", (instance_id,))
                         return None
-                    except (MachineNotLoadedError, DefinitionMismatchError, EventlessLoopError, MigrationError,
-                            SnapshotFormatError) as error:
-                        # This worker cannot run this instance (say, its version is not registered here):
-                        # push the timer back and record why, so the timers due after it still fire.
+                    except (MachineNotLoadedError, DefinitionMismatchError) as error:
+                        # This worker cannot run this instance (say, its version is not registered here; another
+                        # worker may): push the timer back and record why, so the timers due after it still
+                        # fire. Faults of the instance itself (a failing lazy upgrade, an eventless loop, data
+                        # that cannot be stored) are quarantined below instead: counted, then parked.
                         return self._postpone(instance_id, send_id, seq, event, str(error), actor)
             except (_Conflict, RetryableError):
                 time.sleep(random.uniform(0, 0.002 * attempt))
