@@ -151,6 +151,8 @@ def test_a_corrupt_row_is_reported_by_id_and_never_stops_a_listing_a_count_or_th
         assert "CorruptInstanceError" not in failure.error and "cannot be decoded" in failure.error
         assert store.audit("b")[-1]["outcome"] == "failed"
         assert store.metrics().instances[0].instances == 3
+        store.delete("b")  # the way out for a row nobody can repair
+        assert store.failures() == [] and [i.id for i in store.list()] == ["a", "c"]
 
 
 def test_a_corrupt_row_with_a_wrong_shape_is_reported_too(store_url: str, clock: VirtualClock) -> None:

@@ -460,7 +460,8 @@ class Store:
                  "created_at": r[10], "version": r[11]} for r in rows]
 
     def delete(self, instance_id: str) -> None:
-        """Remove an instance with its timers, state rows and idempotency keys (audit and outbox stay)."""
+        """Remove an instance with its timers, state rows, idempotency keys and timer or migration
+        failures (its audit rows and outbox events stay)."""
         backend = self.backend
         with backend.transaction():
             found = backend.execute("DELETE FROM statechart_instances WHERE id = ?", (instance_id,)).rowcount
@@ -468,6 +469,9 @@ class Store:
                 raise InstanceNotFoundError(instance_id)
             for table in ("statechart_instance_states", "statechart_timers", "statechart_idempotency"):
                 backend.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
+            # Its timer and migration failures went with it; its outbox events stay, and so does the
+            # quarantine of their publishing.
+            backend.execute("DELETE FROM statechart_failures WHERE instance_id = ? AND kind <> 'outbox'", (instance_id,))
 
     # -- sending ------------------------------------------------------------------------------------------
     def send(self, instance_id: str, event: str, data: Any = None, *, idempotency_key: str | None = None,
