@@ -383,3 +383,39 @@ def test_backoff_never_shrinks_with_more_attempts_and_never_exceeds_the_cap(atte
     waits = [backoff(attempt, base) for attempt in sorted(attempts)]
     assert waits == sorted(waits)
     assert all(0 <= wait <= MAX_BACKOFF for wait in waits)
+
+
+def test_workers_sharing_a_store_fire_every_healthy_timer_once_and_park_the_poison_one(store_url: str) -> None:
+    clock = VirtualClock(1000.0)
+    count = 40
+    with open_store(store_url, clock) as store:
+        store.create_many("mult", [{}] * count, ids=[f"h{n:02}" for n in range(count)])
+        for n in range(count):
+            store.send(f"h{n:02}", "SET", {"n": n})
+        store.create("mult", id="bad")
+        store.send("bad", "SET", {"n": 1e308})
+    clock.advance(2)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            with open_store(store_url, clock, max_attempts=3, retry_backoff=0) as mine:
+                mine.run_worker(poll_interval=0.01, batch=10, max_idle_polls=3)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(2 if store_url.startswith("postgresql") else 1)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with open_store(store_url, clock) as check:
+        fired = rows(check, "SELECT instance_id, COUNT(*) FROM statechart_audit WHERE outcome = 'applied' "
+                            "AND event = 'after.0.waiting' GROUP BY instance_id")
+        assert sorted(fired) == [(f"h{n:02}", 1) for n in range(count)]
+        assert {i.id: i.data["n"] for i in check.list(limit=100) if i.id != "bad"} == {
+            f"h{n:02}": n * 10 for n in range(count)}
+        [failure] = check.failures()
+        assert (failure.instance_id, failure.parked) == ("bad", True)
+        assert rows(check, "SELECT COUNT(*) FROM statechart_timers") == [(1,)]  # the parked one waits

@@ -121,7 +121,9 @@ class Receipt:
 
     instance_id: str
     event: str
-    outcome: str  # "applied" | "unhandled" | "postponed" (a timer this worker could not fire); rejected events raise
+    #: "applied" | "unhandled" | "postponed" (a timer this worker could not fire) | "failed" (a timer whose
+    #: step raised: quarantined, see ``Store.failures``); rejected events raise.
+    outcome: str
     revision: int
     configuration_before: tuple[str, ...]
     configuration_after: tuple[str, ...]
