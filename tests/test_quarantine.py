@@ -419,3 +419,22 @@ def test_workers_sharing_a_store_fire_every_healthy_timer_once_and_park_the_pois
         [failure] = check.failures()
         assert (failure.instance_id, failure.parked) == ("bad", True)
         assert rows(check, "SELECT COUNT(*) FROM statechart_timers") == [(1,)]  # the parked one waits
+
+
+def test_a_relay_forgets_an_instances_failure_once_its_events_go_through(store_url: str,
+                                                                         clock: VirtualClock) -> None:
+    with open_store(store_url, clock, retry_backoff=10) as store:
+        store.create("mult", id="a")
+        store.send("a", "PING", {"n": 0})
+        attempts: list[int] = []
+
+        def flaky(event: OutboxEvent) -> None:
+            attempts.append(event.id)
+            if len(attempts) == 1:
+                raise TimeoutError("broker slow")
+
+        relay = lambda: store.outbox.relay(flaky, poll_interval=0, max_idle_polls=1, on_error="quarantine")  # noqa: E731
+        assert relay() == 0 and store.failures()[0].attempts == 1
+        clock.advance(10)
+        assert relay() == 1
+        assert store.failures() == [] and len(attempts) == 2

@@ -212,21 +212,23 @@ class Outbox:
     def _relay_batch(self, handler: Callable[[OutboxEvent], Any], batch: int, lease: float,
                      quarantine: bool) -> int:
         token = uuid.uuid4().hex
-        claimed, expires = self._claim(token, batch, lease)
+        claimed, failing_before, expires = self._claim(token, batch, lease)
         if not claimed:
             return 0
         try:
             events = self._claimed_events(claimed, batch)
             handed, failure, failed = self._hand_over(events, handler, expires, quarantine)
         except BaseException:
-            self._release(token, [], {})
+            self._release(token, [], {}, set())
             raise
-        self._release(token, handed, failed)
+        delivered = set(handed)
+        recovered = {e.instance_id for e in events if e.id in delivered and e.instance_id in failing_before}
+        self._release(token, handed, failed, recovered - set(failed))
         if failure is not None:
             raise _HandlerFailed(len(handed), failure)
         return len(handed)
 
-    def _claim(self, token: str, batch: int, lease: float) -> tuple[list[str], float]:
+    def _claim(self, token: str, batch: int, lease: float) -> tuple[list[str], set[str], float]:
         """Claim up to ``batch`` instances with unpublished events, oldest first, that no live relay
         holds and that are not quarantined; one short transaction."""
         from .backends import RetryableError
@@ -237,27 +239,35 @@ class Outbox:
         now = store.clock.now()
         expires = now + lease
         claimed: list[str] = []
+        failing_before: set[str] = set()
         try:
             with backend.transaction():
                 # The oldest unpublished events of free instances (walked in id order on the index, so a
                 # large backlog costs no more than the window), grouped by instance.
                 candidates = backend.execute(
-                    "SELECT instance_id, MIN(id) AS oldest FROM (SELECT o.id, o.instance_id FROM statechart_outbox o "
+                    "SELECT instance_id, MIN(id) AS oldest, EXISTS (SELECT 1 FROM statechart_failures f WHERE "
+                    "f.kind = 'outbox' AND f.instance_id = oldest_events.instance_id) "
+                    "FROM (SELECT o.id, o.instance_id FROM statechart_outbox o "
                     "WHERE o.published_at IS NULL AND NOT EXISTS (SELECT 1 FROM statechart_outbox_claims c "
                     f"WHERE c.instance_id = o.instance_id AND c.expires_at > ?) AND NOT "
                     f"{blocked_clause('outbox', 'o.instance_id')} ORDER BY o.id LIMIT ?) oldest_events "
                     "GROUP BY instance_id ORDER BY oldest LIMIT ?", (now, True, now, batch * 4, batch)).fetchall()
-                for (instance_id,) in sorted((row[0],) for row in candidates):  # one lock order: no deadlocks
+                failing_before = {row[0] for row in candidates if row[2]}  # failed before, backoff over
+                wanted = sorted(row[0] for row in candidates)  # one lock order: no deadlocks between relays
+                for start in range(0, len(wanted), _CHUNK):
+                    # One statement per chunk; an instance a live relay claimed since we looked is not returned.
+                    chunk = wanted[start:start + _CHUNK]
                     taken = backend.execute(
-                        "INSERT INTO statechart_outbox_claims (instance_id, token, expires_at) VALUES (?, ?, ?) "
-                        "ON CONFLICT (instance_id) DO UPDATE SET token = excluded.token, "
-                        "expires_at = excluded.expires_at WHERE statechart_outbox_claims.expires_at <= ?",
-                        (instance_id, token, expires, now)).rowcount
-                    if taken:
-                        claimed.append(instance_id)
+                        "INSERT INTO statechart_outbox_claims (instance_id, token, expires_at) VALUES "
+                        f"{', '.join(['(?, ?, ?)'] * len(chunk))} ON CONFLICT (instance_id) DO UPDATE SET "
+                        "token = excluded.token, expires_at = excluded.expires_at "
+                        "WHERE statechart_outbox_claims.expires_at <= ? RETURNING instance_id",
+                        [*(value for instance_id in chunk for value in (instance_id, token, expires)), now]
+                    ).fetchall()
+                    claimed.extend(sorted(row[0] for row in taken))
         except RetryableError:  # a concurrent relay won a race: try again next round
-            return [], expires
-        return claimed, expires
+            return [], set(), expires
+        return claimed, failing_before, expires
 
     def _claimed_events(self, claimed: list[str], batch: int) -> list[OutboxEvent]:
         """The unpublished events of the claimed instances, in commit order (read after the claim
@@ -273,8 +283,10 @@ class Outbox:
         events.sort(key=lambda event: event.id)
         return events[:batch]
 
-    def _release(self, token: str, handed: list[int], failed: dict[str, tuple[OutboxEvent, BaseException]]) -> None:
-        """Mark what was handed over, record the quarantined failures, drop this round's claims."""
+    def _release(self, token: str, handed: list[int], failed: dict[str, tuple[OutboxEvent, BaseException]],
+                 recovered: set[str]) -> None:
+        """Mark what was handed over, record the quarantined failures, forget the failures of instances
+        whose events went through this time, drop this round's claims."""
         from .quarantine import clear_failure, record_failure
 
         store = self.store
@@ -289,21 +301,9 @@ class Outbox:
                 store._audit_failure(instance_id, f"(publish {event.event})", "relay", failure)
                 _log.warning("outbox relay: publishing event %d of instance %r failed (attempt %d): %s", event.id,
                              instance_id, failure.attempts, reason)
-            if handed:
-                published = {row[0] for row in self._instances_of(handed)}
-                for instance_id in sorted(published - set(failed)):
-                    clear_failure(store, "outbox", instance_id)
+            for instance_id in sorted(recovered):
+                clear_failure(store, "outbox", instance_id)
             backend.execute("DELETE FROM statechart_outbox_claims WHERE token = ?", (token,))
-
-    def _instances_of(self, ids: list[int]) -> list[tuple[str]]:
-        found: list[tuple[str]] = []
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start:start + _CHUNK]
-            found.extend(self.store.backend.execute(
-                "SELECT DISTINCT instance_id FROM statechart_outbox WHERE id IN "
-                f"({', '.join('?' * len(chunk))}) AND instance_id IN (SELECT instance_id FROM statechart_failures "
-                "WHERE kind = 'outbox')", chunk).fetchall())
-        return found
 
     def _hand_over(self, events: list[OutboxEvent], handler: Callable[[OutboxEvent], Any], expires: float,
                    quarantine: bool) -> tuple[list[int], BaseException | None, dict[str, tuple[OutboxEvent, BaseException]]]:
