@@ -237,7 +237,9 @@ def _migrate_batch(store: Any, rows: Sequence[Sequence[Any]], steps: Sequence[St
             snapshot, data_map = _snapshot(row, texts)
             migrated = upgrade_snapshot(store, snapshot, steps, target, instance_id, cache)
             data_text = row[6] if migrated.data == data_map else _storable(migrated.data)
-            old_entered = dict(json.loads(row[15]))
+            before, after = snapshot.configuration, migrated.configuration
+            unchanged = after == before and all(old_states[s].is_atomic == model_states[s].is_atomic for s in after)
+            old_entered = {} if unchanged else dict(json.loads(row[15]))  # parsed only when the states change
         except _FAULTS as error:  # one instance's fault: recorded, and the batch goes on
             reason = _reason(error, instance_id)
             failures.append((instance_id, reason))
@@ -245,9 +247,8 @@ def _migrate_batch(store: Any, rows: Sequence[Sequence[Any]], steps: Sequence[St
             continue
         if instance_id in failing:
             clear_failure(store, "migration", instance_id)
-        before, after = snapshot.configuration, migrated.configuration
         configuration_text = texts.encode(after)
-        if after == before and all(old_states[s].is_atomic == model_states[s].is_atomic for s in after):
+        if unchanged:
             entered_text = row[15]
         else:
             entered = {s: old_entered.get(s, now) for s in after}
