@@ -438,3 +438,21 @@ def test_a_relay_forgets_an_instances_failure_once_its_events_go_through(store_u
         clock.advance(10)
         assert relay() == 1
         assert store.failures() == [] and len(attempts) == 2
+
+
+_JSONISH = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=4), children, max_size=4),
+    max_leaves=20)
+
+
+@given(_JSONISH)
+def test_a_value_is_either_stored_faithfully_or_refused_with_a_payload_error(value: object) -> None:
+    from statechart.store.core import _dumps
+
+    try:
+        text = _dumps(value)
+    except PayloadError:
+        return
+    text.encode("utf-8")  # storable in any database
+    assert json.loads(text) == value
