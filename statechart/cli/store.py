@@ -18,7 +18,7 @@ import click
 from click.core import ParameterSource
 
 from ..durations import parse_duration
-from ..errors import StoreError
+from ..errors import CorruptInstanceError, StoreError
 from ..store import Receipt, Store, StoredInstance
 from ..store.core import DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BACKOFF
 
@@ -219,9 +219,9 @@ def instances_list_command(machine: str | None, version: int | None, state: str 
             click.echo("retry a parked one with: statechart instances retry ID", err=True)
         return
     with opened(store_url, machines_dir) as store:
-        corrupt: list[StoreError] = []
+        corrupt: list[CorruptInstanceError] = []
         found = store.list(machine, version=version, state=state, stuck_for=stuck_for, limit=limit, after=after,
-                           corrupt=corrupt)  # type: ignore[arg-type]
+                           corrupt=corrupt)
         for error in corrupt:
             click.echo(click.style("error: ", fg="red", bold=True) + str(error), err=True)
         seen: set[str] = set()
