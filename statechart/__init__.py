@@ -46,6 +46,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         SerializationConflictError,
         DiskFullError,
         DatabaseCorruptError,
+        CorruptInstanceError,
         UnhandledEventError,
         UnknownEventError,
     )
@@ -97,6 +98,7 @@ _EXPORTS: dict[str, str] = {
         "SerializationConflictError",
         "DiskFullError",
         "DatabaseCorruptError",
+        "CorruptInstanceError",
     ), ".errors"),
 }
 

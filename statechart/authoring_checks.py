@@ -27,7 +27,7 @@ from typing import Any, Iterator
 from .action_specs import walk_actions
 from .expressions import ExpressionSyntaxError, compile_expression
 from .findings import Finding
-from .model import Action, MachineModel, State, StateKind
+from .model import Action, MachineModel, StateKind
 
 __all__ = ["reentry_effects", "constant_guards", "unread_assignments"]
 

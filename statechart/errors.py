@@ -44,6 +44,7 @@ __all__ = [
     "SerializationConflictError",
     "DiskFullError",
     "DatabaseCorruptError",
+    "CorruptInstanceError",
 ]
 
 
@@ -407,3 +408,14 @@ class DatabaseCorruptError(DatabaseError):
     """SQLite reports the database file as malformed; restore it from a backup."""
 
     summary = "database file is corrupt (restore it from a backup)"
+
+
+class CorruptInstanceError(StoreError):
+    """A stored instance row cannot be decoded (invalid JSON, a wrong shape): it is reported alone,
+    so that listings, counts, workers and migrations go on with the other instances."""
+
+    def __init__(self, instance_id: str, detail: str) -> None:
+        self.instance_id = instance_id
+        self.detail = detail
+        super().__init__(f"stored instance {instance_id!r} cannot be decoded: {detail}; repair or delete its row "
+                         f"(statechart instances delete {instance_id})")

@@ -448,7 +448,9 @@ def test_metrics_prints_aligned_tables(run: Run, population: Store) -> None:
     assert re.fullmatch(r"  MACHINE   STATE     INSTANCES  LONGEST +OLDEST", lines[15])
     assert re.fullmatch(rf"  ticket    assigned          2  {D} +t1, t2", lines[16])
     assert re.fullmatch(rf"  reminder  waiting           1  {D} +r1", lines[17])
-    assert lines[18:] == ["outbox", "  0 unpublished, lag 0s"]
+    assert lines[18:] == ["outbox", "  0 unpublished, lag 0s", "failures (quarantined work): 0 parked",
+                          "  KIND       FAILING  PARKED", "  timer            0       0",
+                          "  outbox           0       0", "  migration        0       0"]
 
 
 def test_metrics_of_an_empty_store_says_none(run: Run) -> None:

@@ -217,7 +217,9 @@ def test_empty_store_has_zero_metrics(store_url: str) -> None:
         "events": {"applied": 0, "unhandled": 0, "rejected": 0, "total": 0, "illegal": 0, "illegal_rate": 0.0,
                    "per_second": None},
         "transitions": [], "time_in_state": [], "stuck": {"instances": 0, "states": []},
-        "outbox": {"lag_seconds": 0.0, "unpublished": 0}}
+        "outbox": {"lag_seconds": 0.0, "unpublished": 0},
+        "failures": {"parked": 0, "kinds": [{"kind": kind, "failing": 0, "parked": 0}
+                                            for kind in ("timer", "outbox", "migration")]}}
 
 
 def test_to_dict_is_plain_json(store: Store) -> None:
@@ -232,7 +234,9 @@ def test_to_dict_is_plain_json(store: Store) -> None:
                            "max_seconds": 3900.0}],
         "stuck": {"instances": 1, "states": [{"machine": "lamp", "state": "on", "count": 1, "oldest": ["l1"],
                                                "max_seconds": 3900.0}]},
-        "outbox": {"lag_seconds": 0.0, "unpublished": 0}}
+        "outbox": {"lag_seconds": 0.0, "unpublished": 0},
+        "failures": {"parked": 0, "kinds": [{"kind": kind, "failing": 0, "parked": 0}
+                                            for kind in ("timer", "outbox", "migration")]}}
 
 
 def test_window_must_be_positive(store: Store) -> None:

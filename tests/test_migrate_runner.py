@@ -282,8 +282,13 @@ def test_a_failing_instance_stays_at_its_version_is_recorded_and_the_run_goes_on
     assert (summary.migrated, summary.failed, summary.failures) == (5, 1, (("d-3", reason),))
     assert [store.load(f"d-{n}").version for n in range(1, 7)] == [3, 3, 1, 3, 3, 3]
     assert store.load("d-3") == before
-    assert len(store.audit("d-3")) == 1
+    failed = store.audit("d-3")[1:]  # after its creation row: the failure, at the row's version and revision
+    assert [(r["outcome"], r["event"], r["version"], r["revision"], r["actor"]) for r in failed] == [
+        ("failed", "(migrate v1->v3)", 1, 1, "migrate")]
     assert failure_rows(store) == [("d-3", 1, reason)]
+    [quarantined] = store.failures()
+    assert (quarantined.kind, quarantined.instance_id, quarantined.attempts, quarantined.error) == (
+        "migration", "d-3", 1, reason)
 
 
 def test_fail_fast_stops_after_the_batch_with_the_first_failure(store: Store, failing_migrations: Path) -> None:

@@ -213,7 +213,7 @@ def test_relay_with_stop_already_set_hands_nothing_over(store: Store) -> None:
 
 
 def test_relay_rejects_an_unknown_error_policy(store: Store) -> None:
-    with pytest.raises(ValueError, match="on_error must be 'stop' or 'retry', not 'ignore'"):
+    with pytest.raises(ValueError, match="on_error must be 'stop', 'retry' or 'quarantine', not 'ignore'"):
         store.outbox.relay(lambda event: None, on_error="ignore")
 
 

@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "worker": ("store", "worker_command", "Fire due timers (delayed sends and `after` transitions)."),
     "outbox": ("store", "outbox_group", "Emitted events waiting to be published."),
     "metrics": ("store", "metrics_command", "Lifecycle metrics of a store."),
+    "store": ("store", "store_group", "Store maintenance: prune old audit, outbox and idempotency rows."),
     "migrations": ("migrations", "migrations_group", "Write, prove and run migration steps."),
     "diff": ("migrations", "diff_command", "Compare two machine files (also `migrations diff`)."),
     "makemigration": ("migrations", "makemigration_command", "Draft a migration step (also `migrations makemigration`)."),

@@ -394,6 +394,7 @@ def _summary_document(summary: MigrationSummary) -> dict[str, Any]:
             "dry_run": summary.dry_run, "migrated": summary.migrated, "already_current": summary.already_current,
             "failed": summary.failed, "seconds": summary.seconds, "instances_per_second": summary.rate,
             "failures": [{"id": i, "reason": r} for i, r in summary.failures],
+            "parked": list(summary.parked),
             "changes": [{"id": i, "from": a, "to": b} for i, a, b in summary.changes]}
 
 
@@ -490,6 +491,11 @@ def _print_summary(summary: MigrationSummary, fail_fast: bool) -> None:
     if len(summary.failures) > SHOWN:
         click.echo(f"    ... and {len(summary.failures) - SHOWN} more" + (
             f" (table statechart_migration_failures, run {summary.run_id})" if summary.run_id is not None else ""))
+    if summary.parked:
+        click.echo(f"  {'skipped, parked':<16} {len(summary.parked)}: "
+                   + ", ".join(summary.parked[:SHOWN]) + (" ..." if len(summary.parked) > SHOWN else ""))
+        click.echo("    earlier runs failed these too often; fix the step, then `statechart instances retry ID` "
+                   "and run the migration again (`statechart instances list --failed` lists them)")
     if summary.dry_run and summary.changes:
         click.echo("  would change:")
         for instance_id, before, after in summary.changes[:SHOWN]:

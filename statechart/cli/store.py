@@ -19,12 +19,13 @@ from click.core import ParameterSource
 
 from ..json_text import JSONTextError, parse_json_text
 from ..durations import parse_duration
-from ..errors import DatabaseError, StoreError
+from ..errors import CorruptInstanceError, DatabaseError, StoreError
 from ..store import Receipt, Store, StoredInstance
+from ..store.core import DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BACKOFF
 from ..store.inputs import MAX_LIMIT, MAX_VERSION
 
 __all__ = ["instances_group", "send_command", "worker_command", "outbox_group", "metrics_command",
-           "DEFAULT_STORE"]
+           "store_group", "DEFAULT_STORE"]
 
 DEFAULT_STORE = "sqlite:///statechart.db"
 _sleep = time.sleep  # the worker's idle wait (tests replace it)
@@ -60,7 +61,8 @@ def store_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
 
 @contextmanager
-def opened(store_url: str, machines_dir: str, *, register: bool = True, strict: bool = False) -> Iterator[Store]:
+def opened(store_url: str, machines_dir: str, *, register: bool = True, strict: bool = False,
+           **options: Any) -> Iterator[Store]:
     """The store at ``store_url`` with the machines of ``machines_dir`` registered; closed afterwards."""
     path = Path(machines_dir)
     if register and not path.exists():
@@ -68,7 +70,7 @@ def opened(store_url: str, machines_dir: str, *, register: bool = True, strict: 
         if context.get_parameter_source("machines_dir") is not ParameterSource.DEFAULT:
             raise click.BadParameter(f"{machines_dir!r} does not exist", param_hint="'--machines'")
         register = False  # no machines/ folder here: commands that need a machine say which one is missing
-    store = Store.open(store_url, strict=strict)
+    store = Store.open(store_url, strict=strict, **options)
     try:
         if register:
             store.register(path)
@@ -187,18 +189,46 @@ def instances_group() -> None:
               help="Only unfinished instances whose state (--state, else any atomic one) was entered this long ago.")
 @click.option("--limit", type=LIMIT, default=100, show_default=True)
 @click.option("--after", metavar="ID", help="Start after this id (the last one of the previous page).")
+@click.option("--failed", is_flag=True,
+              help="List quarantined work instead: instances whose timer, publish or migration failed.")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @store_options
 def instances_list_command(machine: str | None, version: int | None, state: str | None, stuck_for: float | None,
-                           limit: int, after: str | None, as_json: bool, store_url: str, machines_dir: str) -> None:
-    """List stored instances by id, with their active states.
+                           limit: int, after: str | None, failed: bool, as_json: bool, store_url: str,
+                           machines_dir: str) -> None:
+    """List stored instances by id, with their active states (--failed: their recorded failures).
+
+    A row that cannot be decoded is reported on stderr by id; the listing goes on.
 
     \b
     Example:
       statechart instances list --machine order --stuck-for 2h --json
+      statechart instances list --failed
     """
+    if failed:
+        if machine is not None or version is not None or state is not None or stuck_for is not None:
+            raise click.UsageError("--failed lists failures of any instance; it takes only --limit, --after, --json")
+        with opened(store_url, machines_dir, register=False) as store:
+            failures = store.failures(limit=limit, after=after)
+            now = store.clock.now()
+        if as_json:
+            dump([f.to_dict() for f in failures])
+            return
+        table(("ID", "KIND", "ITEM", "ATTEMPTS", "STATUS", "ERROR"),
+               [(f.instance_id, f.kind, f.item, f.attempts,
+                 "parked" if f.parked else ("retry in " + _human(f.next_attempt_at - now)
+                                            if f.next_attempt_at > now else "retry due"),
+                 f.error if len(f.error) <= 120 else f.error[:117] + "...") for f in failures],
+               right=(3,), indent="")
+        if any(f.parked for f in failures):
+            click.echo("retry a parked one with: statechart instances retry ID", err=True)
+        return
     with opened(store_url, machines_dir) as store:
-        found = store.list(machine, version=version, state=state, stuck_for=stuck_for, limit=limit, after=after)
+        corrupt: list[CorruptInstanceError] = []
+        found = store.list(machine, version=version, state=state, stuck_for=stuck_for, limit=limit, after=after,
+                           corrupt=corrupt)
+        for error in corrupt:
+            click.echo(click.style("error: ", fg="red", bold=True) + str(error), err=True)
         seen: set[str] = set()
         unique = [i for i in found if not (i.id in seen or seen.add(i.id))]  # type: ignore[func-returns-value]
         if as_json:
@@ -255,6 +285,28 @@ def instances_show_command(instance_id: str, audit_rows: int, as_json: bool, sto
                [(r["revision"], r["event"], r["outcome"] + (f": {r['reason']}" if r["reason"] else ""),
                  ", ".join(r["configuration_after"]), r["actor"] or "-", _timestamp(r["created_at"]))
                 for r in latest], right=(0,))
+
+
+@instances_group.command("retry")
+@click.argument("instance_id", metavar="ID")
+@click.option("--kind", type=click.Choice(["timer", "outbox", "migration"]),
+              help="Only this kind of failed work (default: all of the instance's).")
+@store_options
+def instances_retry_command(instance_id: str, kind: str | None, store_url: str, machines_dir: str) -> None:
+    """Try the failed (or parked) work of instance ID again: its timer fires at the next worker round,
+    its outbox events go to the next relay round, the next `statechart migrate` takes it.
+
+    \b
+    Example:
+      statechart instances list --failed
+      statechart instances retry order-17
+    """
+    with opened(store_url, machines_dir, register=False) as store:
+        cleared = store.retry(instance_id, kind)
+    if not cleared:
+        raise StoreError(f"instance {instance_id!r} has no recorded {kind + ' ' if kind else ''}failure; "
+                         "see `statechart instances list --failed`")
+    click.echo(f"{instance_id}: {cleared} failure(s) cleared; the work is tried again at the next round")
 
 
 @instances_group.command("create")
@@ -353,21 +405,27 @@ def instances_delete_command(instance_id: str, store_url: str, machines_dir: str
 @click.option("--batch", type=LIMIT, default=100, show_default=True,
               help="Timers fired per round before looking again.")
 @click.option("--once", is_flag=True, help="Fire the timers that are due now, then exit.")
+@click.option("--max-attempts", type=click.IntRange(min=1), default=DEFAULT_MAX_ATTEMPTS, show_default=True,
+              help="Attempts before a failing timer is parked (see `instances list --failed`).")
+@click.option("--retry-backoff", type=DURATION, default=f"{DEFAULT_RETRY_BACKOFF:g}s", show_default=True,
+              metavar="DURATION", help="Wait before retrying a failed timer; doubles after each failure.")
 @store_options
-def worker_command(poll: float, batch: int, once: bool, store_url: str, machines_dir: str) -> None:
+def worker_command(poll: float, batch: int, once: bool, max_attempts: int, retry_backoff: float, store_url: str,
+                   machines_dir: str) -> None:
     """Fire due timers (delayed sends and `after` transitions), a line per timer, until Ctrl-C.
 
-    Several workers may share a PostgreSQL store; no timer fires twice. When the database is
-    briefly unavailable (a dropped connection, a timeout) the worker says so and tries again
-    after --poll, connecting again; with --once it exits 1 instead.
+    Several workers may share a PostgreSQL store; no timer fires twice. A timer whose step fails
+    is recorded and retried with backoff, then parked; the other timers go on firing. When the
+    database is briefly unavailable (a dropped connection, a timeout) the worker says so and tries
+    again after --poll, connecting again; with --once it exits 1 instead.
 
     \b
     Example:
       statechart worker --store postgresql://app@db/app --poll 500ms
       statechart worker --once          # from cron
     """
-    fired = 0
-    with opened(store_url, machines_dir) as store:
+    fired = failed = 0
+    with opened(store_url, machines_dir, max_attempts=max_attempts, retry_backoff=retry_backoff) as store:
         try:
             while True:
                 try:
@@ -379,6 +437,11 @@ def worker_command(poll: float, batch: int, once: bool, store_url: str, machines
                     _sleep(poll)
                     continue
                 for receipt in receipts:
+                    if receipt.outcome == "failed":
+                        failed += 1
+                        click.echo(f"failed {receipt.event} on {receipt.instance_id}: recorded for a retry; "
+                                   "see `statechart instances list --failed`", err=True)
+                        continue
                     fired += 1
                     outcome = click.style(receipt.outcome, fg="green" if receipt.handled else "yellow")
                     click.echo(f"fired {receipt.event} on {receipt.instance_id}: {outcome}, revision "
@@ -396,7 +459,7 @@ def worker_command(poll: float, batch: int, once: bool, store_url: str, machines
                 _sleep(poll)
         except KeyboardInterrupt:
             click.echo("stopped", err=True)
-    click.echo(f"{fired} timer(s) fired", err=True)
+    click.echo(f"{fired} timer(s) fired" + (f", {failed} failed (quarantined)" if failed else ""), err=True)
 
 
 # -- outbox -----------------------------------------------------------------------------------------------
@@ -475,6 +538,52 @@ def outbox_lag_command(as_json: bool, store_url: str, machines_dir: str) -> None
         click.echo(f"lag {_human(lag)} ({lag:.3f}s), {waiting} unpublished")
 
 
+# -- store maintenance ----------------------------------------------------------------------------------
+@click.group("store")
+def store_group() -> None:
+    """Store maintenance: retention of audit rows, published outbox events and idempotency keys.
+
+    \b
+    Example:
+      statechart store prune --audit-older-than 90d --outbox-published-older-than 7d
+    """
+
+
+@store_group.command("prune")
+@click.option("--audit-older-than", type=DURATION, metavar="DURATION", help="Delete audit rows older than this.")
+@click.option("--outbox-published-older-than", type=DURATION, metavar="DURATION",
+              help="Delete outbox events published longer ago than this (unpublished ones are always kept).")
+@click.option("--idempotency-older-than", type=DURATION, metavar="DURATION",
+              help="Forget idempotency keys older than this (a retry after that is a new request).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Rows deleted per transaction.")
+@click.option("--json", "as_json", is_flag=True, help='Print {"audit": N, "outbox": N, "idempotency": N}.')
+@store_options
+def store_prune_command(audit_older_than: float | None, outbox_published_older_than: float | None,
+                        idempotency_older_than: float | None, batch_size: int, as_json: bool, store_url: str,
+                        machines_dir: str) -> None:
+    """Delete old rows in short batches, beside live traffic (run it from cron).
+
+    \b
+    Example:
+      statechart store prune --audit-older-than 90d --outbox-published-older-than 7d --idempotency-older-than 7d
+    """
+    if audit_older_than is None and outbox_published_older_than is None and idempotency_older_than is None:
+        raise click.UsageError("say what to prune: --audit-older-than, --outbox-published-older-than and/or "
+                               "--idempotency-older-than")
+    with opened(store_url, machines_dir, register=False) as store:
+        counts = store.prune(audit_older_than=audit_older_than,
+                             outbox_published_older_than=outbox_published_older_than,
+                             idempotency_older_than=idempotency_older_than, batch_size=batch_size)
+    if as_json:
+        dump(counts.to_dict())
+        return
+    for name, age in (("audit", audit_older_than), ("outbox", outbox_published_older_than),
+                      ("idempotency", idempotency_older_than)):
+        if age is not None:
+            click.echo(f"{name}: {getattr(counts, name)} row(s) older than {_human(age)} deleted")
+
+
 # -- metrics ----------------------------------------------------------------------------------------------
 @click.command("metrics")
 @click.option("--machine", metavar="M", help="Only this machine's instances and events.")
@@ -521,3 +630,5 @@ def metrics_command(machine: str | None, window: float | None, stuck_after: floa
            right=(2,))
     heading("outbox")
     click.echo(f"  {metrics.outbox_unpublished} unpublished, lag {_human(metrics.outbox_lag)}")
+    heading(f"failures (quarantined work): {metrics.parked} parked")
+    table(("KIND", "FAILING", "PARKED"), [(f.kind, f.failing, f.parked) for f in metrics.failures], right=(1, 2))

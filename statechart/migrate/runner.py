@@ -19,7 +19,8 @@ from typing import Any, Callable, Sequence
 
 import attrs
 
-from ..errors import MachineNotLoadedError
+from ..errors import MachineNotLoadedError, StatechartError
+from ..store.quarantine import clear_failure, record_failure
 from ..interpreter import PendingSend
 from ..machine import Machine
 from ..snapshot import Snapshot
@@ -46,6 +47,9 @@ class MigrationSummary:
     dry_run: bool
     failures: tuple[tuple[str, str], ...]
     changes: tuple[tuple[str, str, str], ...] = ()  # dry run: (id, from, to)
+    #: Instances skipped because earlier runs failed them ``store.max_attempts`` times (quarantine):
+    #: ``store.retry(id)`` (``statechart instances retry ID``) lets the next run try them again.
+    parked: tuple[str, ...] = ()
 
     @property
     def rate(self) -> float:
@@ -126,6 +130,18 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
     backend = store.backend
     run_id, cursor, total = retrying(lambda: _open_run(store, machine, target, resume), attempts,
                                      what=f"migrating {machine}", backend=backend)
+
+    def quarantined() -> tuple[tuple[str, ...], set[str]]:
+        """The instances parked by earlier runs (skipped, reported) and those with a failure on record."""
+        parked = tuple(row[0] for row in _rows(store, f"SELECT i.id FROM statechart_instances i WHERE i.machine = ? "
+                                                      f"AND i.version < ? AND i.id IN ({_PARKED}) ORDER BY i.id",
+                                               (machine, target, True)))
+        failing = {row[0] for row in _rows(store, "SELECT f.instance_id FROM statechart_failures f JOIN "
+                                                  "statechart_instances i ON i.id = f.instance_id WHERE "
+                                                  "f.kind = 'migration' AND i.machine = ?", (machine,))}
+        return parked, failing
+
+    parked, failing = retrying(quarantined, attempts, what=f"migrating {machine}", repeatable=True, backend=backend)
     migrated = failed = 0
     failures: list[tuple[str, str]] = []
     cache: dict[Any, Any] = {}
@@ -142,10 +158,12 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
             rows = backend.execute(
                 f"SELECT {_INSTANCE_COLUMNS} FROM statechart_instances WHERE machine = ? AND version < ? AND id > ? "
                 "AND id NOT IN (SELECT instance_id FROM statechart_migration_failures WHERE run_id = ?) "
-                f"ORDER BY id LIMIT ?{lock}", (machine, target, cursor, run_id, batch_size)).fetchall()
+                f"AND id NOT IN ({_PARKED}) ORDER BY id LIMIT ?{lock}",
+                (machine, target, cursor, run_id, True, batch_size)).fetchall()
             if not rows:
                 return rows, 0, 0
-            done_here, failed_here = _migrate_batch(store, rows, steps, target, run_id, failures, cache, texts)
+            done_here, failed_here = _migrate_batch(store, rows, steps, target, run_id, failures, cache, texts,
+                                                    failing)
             last = rows[-1][0]
             backend.execute("UPDATE statechart_migration_runs SET cursor = CASE WHEN cursor < ? THEN ? ELSE cursor END, "
                             "done = done + ?, failed = failed + ?, updated_at = ? WHERE id = ?",
@@ -183,7 +201,15 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
 
         retrying(finish, attempts, what=f"migrating {machine}", repeatable=True, backend=backend)
     return MigrationSummary(run_id, machine, target, migrated, current, failed, time.perf_counter() - started,
-                            False, tuple(failures))
+                            False, tuple(failures), parked=parked)
+
+
+#: Instances whose migration is parked (one parameter: True).
+_PARKED = "SELECT instance_id FROM statechart_failures WHERE kind = 'migration' AND parked = ?"
+
+
+def _rows(store: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    return [tuple(row) for row in store.backend.execute(sql, params).fetchall()]
 
 
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
@@ -222,7 +248,8 @@ def _snapshot(row: Sequence[Any], texts: _Texts) -> tuple[Snapshot, dict[str, An
 
 
 def _migrate_batch(store: Any, rows: Sequence[Sequence[Any]], steps: Sequence[Step], target: int, run_id: int,
-                   failures: list[tuple[str, str]], cache: dict[Any, Any], texts: _Texts) -> tuple[int, int]:
+                   failures: list[tuple[str, str]], cache: dict[Any, Any], texts: _Texts,
+                   failing: set[str]) -> tuple[int, int]:
     """One batch, written with as few statements as the changes need: the row, the audit row, and
     the state and timer rows only of instances whose configuration or timers changed."""
     backend = store.backend
@@ -237,26 +264,30 @@ def _migrate_batch(store: Any, rows: Sequence[Sequence[Any]], steps: Sequence[St
         instance_id, version, revision = row[0], row[2], row[12]
         if version != rows[0][2]:
             old_states = store.machine(row[1], version).model.states
-        snapshot, data_map = _snapshot(row, texts)
         try:
+            snapshot, data_map = _snapshot(row, texts)
             migrated = upgrade_snapshot(store, snapshot, steps, target, instance_id, cache)
-        except MigrationError as error:
-            failures.append((instance_id, str(error)))
-            failed_rows.append((run_id, instance_id, version, str(error), now))
+            data_text = row[6] if migrated.data == data_map else _storable(migrated.data)
+            before, after = snapshot.configuration, migrated.configuration
+            unchanged = after == before and all(old_states[s].is_atomic == model_states[s].is_atomic for s in after)
+            old_entered = {} if unchanged else dict(json.loads(row[15]))  # parsed only when the states change
+        except _FAULTS as error:  # one instance's fault: recorded, and the batch goes on
+            reason = _reason(error, instance_id)
+            failures.append((instance_id, reason))
+            failed_rows.append((run_id, instance_id, version, reason, now))
             continue
-        before, after = snapshot.configuration, migrated.configuration
+        if instance_id in failing:
+            clear_failure(store, "migration", instance_id)
         configuration_text = texts.encode(after)
-        if after == before and all(old_states[s].is_atomic == model_states[s].is_atomic for s in after):
+        if unchanged:
             entered_text = row[15]
         else:
-            old_entered = json.loads(row[15])
             entered = {s: old_entered.get(s, now) for s in after}
             entered_text = _ENCODE(entered)
             changed = {s for s in after & before if old_states[s].is_atomic != model_states[s].is_atomic}
             state_deletes.extend((instance_id, s) for s in (before - after) | changed)
             state_inserts.extend((instance_id, s, model_states[s].is_atomic, entered.get(s, now))
                                  for s in (after - before) | changed)
-        data_text = row[6] if migrated.data == data_map else _ENCODE(migrated.data)
         if migrated.pending_sends == snapshot.pending_sends:
             pending_text = row[7]
         else:
@@ -288,7 +319,34 @@ def _migrate_batch(store: Any, rows: Sequence[Sequence[Any]], steps: Sequence[St
     if failed_rows:
         backend.executemany("INSERT INTO statechart_migration_failures (run_id, instance_id, from_version, reason, "
                             "created_at) VALUES (?, ?, ?, ?, ?)", failed_rows)
+        for _, instance_id, version, reason, _ in failed_rows:  # quarantine: counted across runs, then parked
+            failure = record_failure(store, "migration", instance_id, f"v{version} -> v{target}", reason, now)
+            store._audit_failure(instance_id, f"(migrate v{version}->v{target})", "migrate", failure)
+            failing.add(instance_id)
     return len(updates), len(failed_rows)
+
+
+#: What migrating one instance may raise: its row cannot be decoded, a step fails, or the step's
+#: result cannot be stored (a 5000-digit integer, 10k-deep data, a lone surrogate).
+_FAULTS = (MigrationError, StatechartError, ValueError, TypeError, KeyError, IndexError, AttributeError,
+           ArithmeticError, RecursionError)
+
+
+def _storable(data: Any) -> str:
+    """The data as stored; PayloadError (naming why) when no database could store it."""
+    from ..store.core import _dumps
+
+    return _dumps(data)
+
+
+def _reason(error: BaseException, instance_id: str) -> str:
+    if isinstance(error, StatechartError):
+        text = str(error)
+    elif isinstance(error, RecursionError):
+        text = "the instance's data is nested too deeply to migrate"
+    else:
+        text = f"its row cannot be decoded or migrated: {type(error).__name__}: {error}"
+    return text if len(text) <= 1000 else text[:997] + "..."
 
 
 def _dry_run(store: Any, machine: str, target: int, steps: Sequence[Step], batch_size: int, current: int,
@@ -304,11 +362,12 @@ def _dry_run(store: Any, machine: str, target: int, steps: Sequence[Step], batch
         if not rows:
             break
         for row in rows:
-            stored = store._stored(row)
             try:
+                stored = store._stored(row)
                 snapshot = upgrade_snapshot(store, stored.snapshot, steps, target, stored.id)
-            except MigrationError as error:
-                failures.append((stored.id, str(error)))
+                _storable(snapshot.data)
+            except _FAULTS as error:
+                failures.append((row[0], _reason(error, row[0])))
                 continue
             migrated += 1
             if len(changes) < 1000:

@@ -25,12 +25,11 @@ from ..errors import (
     ConcurrencyError,
     DatabaseError,
     DefinitionMismatchError,
-    EventlessLoopError,
-    SnapshotFormatError,
     DuplicateInstanceError,
     InstanceDoneError,
     InstanceNotFoundError,
     MachineNotLoadedError,
+    CorruptInstanceError,
     PayloadError,
     SerializationConflictError,
     StatechartError,
@@ -39,7 +38,6 @@ from ..errors import (
     UnknownEventError,
 )
 from ..instance import Instance, SendResult, checked_payload
-from ..migrate.chain import MigrationError
 from ..interpreter import PendingSend
 from ..machine import Machine, load
 from ..model import ROOT, StateKind
@@ -54,18 +52,30 @@ from .inputs import (
     check_optional_seconds,
     check_optional_version,
 )
+from .quarantine import Failure, blocked_clause, clear_failure, record_failure
 from .schema import SCHEMA_VERSION, UPGRADES, table_statements
 
-__all__ = ["Store", "StoredInstance", "Receipt", "DEFAULT_RETRIES"]
+__all__ = ["Store", "StoredInstance", "Receipt", "PruneCounts", "DEFAULT_RETRIES", "DEFAULT_MAX_ATTEMPTS",
+           "DEFAULT_RETRY_BACKOFF"]
 
 DEFAULT_RETRIES = 10
 _log = logging.getLogger("statechart.store")
+#: Attempts before failing work of one instance (a timer, a publish, a migration) is parked.
+DEFAULT_MAX_ATTEMPTS = 5
+#: Seconds before the first retry of failed work; each further failure doubles it (at most an hour).
+DEFAULT_RETRY_BACKOFF = 30.0
+#: What one instance's work may raise without it being the store's fault: it is quarantined (recorded,
+#: retried with backoff, then parked) and the worker goes on with the other instances. Driver errors
+#: (a lost connection) are not in here: they stop the worker, which is right.
+INSTANCE_FAULTS: tuple[type[BaseException], ...] = (StatechartError, ValueError, TypeError, KeyError, IndexError,
+                                                    AttributeError, ArithmeticError, RecursionError)
 #: Key of the PostgreSQL advisory lock that serializes schema creation and upgrades.
 _SCHEMA_LOCK = 0x5743_4854  # "SCHT"
 _COLUMNS = ("id, machine, version, definition_hash, configuration, history, data, pending, send_counter, bound, "
             "done, session_id, revision, created_at, updated_at, state_entered")
 
 
+_log = logging.getLogger("statechart.store")
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
@@ -78,6 +88,8 @@ def _dumps(value: Any) -> str:
     except UnicodeEncodeError as error:
         raise PayloadError(f"cannot store {type(value).__name__} value: it holds a string that is not valid "
                            f"Unicode ({error.reason} at position {error.start})") from None
+    except RecursionError:
+        raise PayloadError(f"cannot store {type(value).__name__} value as JSON: it is nested too deeply") from None
     except (TypeError, ValueError) as error:
         raise PayloadError(f"cannot store {type(value).__name__} value as JSON: {error}") from None
 
@@ -124,7 +136,9 @@ class Receipt:
 
     instance_id: str
     event: str
-    outcome: str  # "applied" | "unhandled" | "postponed" (a timer this worker could not fire); rejected events raise
+    #: "applied" | "unhandled" | "postponed" (a timer this worker could not fire) | "failed" (a timer whose
+    #: step raised: quarantined, see ``Store.failures``); rejected events raise.
+    outcome: str
     revision: int
     configuration_before: tuple[str, ...]
     configuration_after: tuple[str, ...]
@@ -162,9 +176,14 @@ class Store:
 
     def __init__(self, backend: Backend, *, clock: Clock | None = None, retries: int = DEFAULT_RETRIES,
                  idempotency_retention: float = 7 * 86400, strict: bool = False, lazy_upgrade: bool = False,
-                 migrations: str | Path = "migrations", timer_retry_delay: float = 60.0) -> None:
+                 migrations: str | Path = "migrations", timer_retry_delay: float = 60.0,
+                 max_attempts: int = DEFAULT_MAX_ATTEMPTS, retry_backoff: float = DEFAULT_RETRY_BACKOFF) -> None:
         if retries < 1:
             raise ValueError(f"retries must be at least 1 (one attempt), not {retries}")
+        if max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, not {max_attempts}")
+        if not retry_backoff >= 0:
+            raise ValueError(f"retry_backoff must be a number of seconds >= 0, not {retry_backoff}")
         self.backend = backend
         self.clock = clock or SystemClock()
         self.retries = retries
@@ -176,6 +195,10 @@ class Store:
         #: How long a timer this process cannot fire (its machine version is not registered here) waits
         #: before it is tried again; it never blocks the timers due after it.
         self.timer_retry_delay = timer_retry_delay
+        #: Failing work of one instance is retried after ``retry_backoff`` seconds, doubling each time,
+        #: and parked after ``max_attempts`` attempts (see ``store/quarantine.py``).
+        self.max_attempts = max_attempts
+        self.retry_backoff = retry_backoff
         self.migrations = Path(migrations)
         self._chains: dict[str, Any] = {}
         self.machines: dict[tuple[str, int], Machine] = {}
@@ -387,19 +410,35 @@ class Store:
                                                                     strict=self.strict)
 
     def list(self, machine: str | None = None, *, version: int | None = None, state: str | None = None,
-             stuck_for: float | None = None, limit: int = 100, after: str | None = None) -> list[StoredInstance]:
+             stuck_for: float | None = None, limit: int = 100, after: str | None = None,
+             failed: bool = False, corrupt: list[CorruptInstanceError] | None = None) -> list[StoredInstance]:
         """Instances by machine, version, active state and how long they have been in it, by id
-        (keyset pagination: pass the last id as ``after``)."""
+        (keyset pagination: pass the last id as ``after``); ``failed=True``: only instances with
+        recorded failures (see :meth:`failures`).
+
+        A row that cannot be decoded is left out of the list, logged, and appended to ``corrupt`` (a
+        list you pass) as a :class:`CorruptInstanceError` naming it; it still counts toward ``limit``,
+        so paging on goes past it."""
         check_limit(limit)
         check_optional_id(after, "cursor id (after)")
         where, params = self._filters(machine, version, state, stuck_for)
+        if failed:
+            where.append("EXISTS (SELECT 1 FROM statechart_failures f WHERE f.instance_id = i.id)")
         if after is not None:
             where.append("i.id > ?")
             params.append(after)
         sql = (f"SELECT {', '.join('i.' + c.strip() for c in _COLUMNS.split(','))} FROM statechart_instances i "
                f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY i.id LIMIT ?")
         params.append(limit)
-        return [self._stored(row) for row in self.backend.execute(sql, params).fetchall()]
+        found = []
+        for row in self.backend.execute(sql, params).fetchall():
+            try:
+                found.append(self._stored(row))
+            except CorruptInstanceError as error:  # one bad row never hides the others
+                _log.warning("%s", error)
+                if corrupt is not None:
+                    corrupt.append(error)
+        return found
 
     def count(self, machine: str | None = None, *, version: int | None = None, state: str | None = None,
               stuck_for: float | None = None) -> int:
@@ -462,7 +501,8 @@ class Store:
                  "created_at": r[10], "version": r[11]} for r in rows]
 
     def delete(self, instance_id: str) -> None:
-        """Remove an instance with its timers, state rows and idempotency keys (audit and outbox stay)."""
+        """Remove an instance with its timers, state rows, idempotency keys and timer or migration
+        failures (its audit rows and outbox events stay)."""
         check_id(instance_id)
         backend = self.backend
 
@@ -473,6 +513,10 @@ class Store:
                     raise InstanceNotFoundError(instance_id)
                 for table in ("statechart_instance_states", "statechart_timers", "statechart_idempotency"):
                     backend.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
+                # Its timer and migration failures went with it; its outbox events stay, and so does the
+                # quarantine of their publishing.
+                backend.execute("DELETE FROM statechart_failures WHERE instance_id = ? AND kind <> 'outbox'",
+                                (instance_id,))
 
         retrying(delete_rows, self.retries, what=f"deleting {instance_id}", backend=backend)
 
@@ -540,7 +584,9 @@ class Store:
             try:
                 result = step(instance)
             except (UnknownEventError, UnhandledEventError, InstanceDoneError) as error:
-                self._reject(stored, event, data, actor, str(error), now)  # committed: the audit keeps it
+                # Committed: the audit keeps it, at the version and revision of the row as it stays (a
+                # lazy upgrade is written only with an event that is applied).
+                self._reject(migrated_from or stored, event, data, actor, str(error), now)
                 rejected = error
             else:
                 if result is None:  # a timer whose send is gone: just drop the timer row
@@ -595,7 +641,9 @@ class Store:
                actor: str | None, now: float, data: Any, migrated_from: StoredInstance | None = None) -> Receipt:
         backend = self.backend
         snapshot = instance.snapshot()
-        revision = stored.revision + 1
+        # A lazy upgrade is a step of its own, as in a migration run: its audit row takes the next
+        # revision, the event's rows the one after it.
+        revision = stored.revision + (2 if migrated_from is not None else 1)
         entered_now = {line[6:] for line in result.trace if line.startswith("enter:")} & snapshot.configuration
         state_entered = {s: (now if s in entered_now else stored.state_entered.get(s, now))
                          for s in snapshot.configuration}
@@ -609,7 +657,7 @@ class Store:
         if updated != 1:
             raise _Conflict()
         if migrated_from is not None:
-            self._write_migration_rows(migrated_from, stored, machine, revision, now)
+            self._write_migration_rows(migrated_from, stored, machine, revision - 1, now)
         left = (stored.configuration - snapshot.configuration) | (entered_now & stored.configuration)
         if left:
             backend.executemany("DELETE FROM statechart_instance_states WHERE instance_id = ? AND state = ?",
@@ -672,6 +720,14 @@ class Store:
                 _dumps(dict(state_entered)))
 
     def _stored(self, row: Sequence[Any]) -> StoredInstance:
+        """The instance of one row; :class:`CorruptInstanceError` (naming it) when the row cannot be decoded."""
+        try:
+            return self._decode(row)
+        except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as error:
+            detail = f"{type(error).__name__}: {error}"
+            raise CorruptInstanceError(str(row[0]), detail[:300]) from None
+
+    def _decode(self, row: Sequence[Any]) -> StoredInstance:
         (instance_id, machine, version, definition_hash, configuration, history, data, pending, send_counter,
          bound, done, session_id, revision, created_at, updated_at, state_entered) = row
         configuration_set = frozenset(json.loads(configuration))
@@ -733,26 +789,35 @@ class Store:
     def _fire_one(self, actor: str) -> Receipt | None:
         backend = self.backend
         for attempt in range(1, self.retries + 1):
+            claimed: tuple[str, str, int, str] | None = None
             try:
                 with backend.transaction():
+                    now = self.clock.now()
                     row = backend.execute(
-                        "SELECT t.instance_id, t.send_id, t.seq, t.event FROM statechart_timers t "
+                        "SELECT t.instance_id, t.send_id, t.seq, t.event, EXISTS (SELECT 1 FROM statechart_failures f "
+                        "WHERE f.kind = 'timer' AND f.instance_id = t.instance_id) FROM statechart_timers t "
                         "JOIN statechart_instances i ON i.id = t.instance_id WHERE t.due_at <= ? "
+                        f"AND NOT {blocked_clause('timer', 't.instance_id')} "
                         f"ORDER BY t.due_at, t.instance_id, t.seq LIMIT 1{backend.lock_suffix}",
-                        (self.clock.now(),)).fetchone()
+                        (now, True, now)).fetchone()
                     if row is None:
                         return None
-                    instance_id, send_id, seq, event = row
+                    instance_id, send_id, seq, event, failed_before = row
+                    claimed = (instance_id, send_id, seq, event)
                     try:
-                        return self._attempt(instance_id, lambda instance: instance.fire(send_id, seq), event, None,
-                                             None, "", actor, claimed_timer=(send_id, seq))
+                        receipt = self._attempt(instance_id, lambda instance: instance.fire(send_id, seq), event,
+                                                None, None, "", actor, claimed_timer=(send_id, seq))
+                        if failed_before:  # it failed before and fired now: forget the failure
+                            clear_failure(self, "timer", instance_id)
+                        return receipt
                     except InstanceNotFoundError:
                         backend.execute("DELETE FROM statechart_timers WHERE instance_id = ?", (instance_id,))
                         return None
-                    except (MachineNotLoadedError, DefinitionMismatchError, EventlessLoopError, MigrationError,
-                            SnapshotFormatError) as error:
-                        # This worker cannot run this instance (say, its version is not registered here):
-                        # push the timer back and record why, so the timers due after it still fire.
+                    except (MachineNotLoadedError, DefinitionMismatchError) as error:
+                        # This worker cannot run this instance (say, its version is not registered here; another
+                        # worker may): push the timer back and record why, so the timers due after it still
+                        # fire. Faults of the instance itself (a failing lazy upgrade, an eventless loop, data
+                        # that cannot be stored) are quarantined below instead: counted, then parked.
                         return self._postpone(instance_id, send_id, seq, event, str(error), actor)
             except (_Conflict, SerializationConflictError):
                 time.sleep(random.uniform(0, 0.002 * attempt))
@@ -762,7 +827,72 @@ class Store:
                 if not (error.retryable or error.commit_unknown) or attempt >= self.retries:
                     raise
                 time.sleep(backoff(attempt))
+            except INSTANCE_FAULTS as error:
+                if claimed is None:
+                    raise
+                # The step was rolled back; record the failure in a transaction of its own.
+                return self._quarantine_timer(*claimed, error, actor)
         return None
+
+    def _quarantine_timer(self, instance_id: str, send_id: str, seq: int, event: str, error: BaseException,
+                          actor: str) -> Receipt:
+        """A timer whose step raised: an audit row with the error and a failure row with the next
+        attempt (or parked), so the timers of other instances fire meanwhile."""
+        backend = self.backend
+        reason = _reason(error)
+        with backend.transaction():
+            still_due = backend.execute(f"SELECT 1 FROM statechart_timers WHERE instance_id = ? AND send_id = ? "
+                                        f"AND seq = ?{backend.lock_suffix}", (instance_id, send_id, seq)).fetchone()
+            now = self.clock.now()
+            if still_due is not None:  # else another worker fired it (or failed it) meanwhile
+                failure = record_failure(self, "timer", instance_id, f"{event} (send {send_id}#{seq})", reason, now)
+                self._audit_failure(instance_id, event, actor, failure)
+            head = backend.execute("SELECT revision, done FROM statechart_instances WHERE id = ?",
+                                   (instance_id,)).fetchone()
+        _log.warning("timer %s on instance %r failed: %s", event, instance_id, reason)
+        revision, done = (int(head[0]), bool(head[1])) if head else (0, False)
+        return Receipt(instance_id, event, "failed", revision, (), (), (), (), done)
+
+    def _audit_failure(self, instance_id: str, event: str, actor: str | None, failure: Failure) -> None:
+        """An audit row (outcome ``failed``) for failed work; read from the raw row, which may be corrupt."""
+        head = self.backend.execute("SELECT machine, version, revision, configuration FROM statechart_instances "
+                                    "WHERE id = ?", (instance_id,)).fetchone()
+        if head is None:
+            return
+        machine, version, revision, configuration = head
+        try:
+            states = sorted(json.loads(configuration))
+        except (ValueError, TypeError):
+            states = []
+        text, leaves = _dumps(states), ",".join(states)
+        when = ("parked: retry it with `statechart instances retry " + instance_id + "`" if failure.parked
+                else f"next attempt at {failure.next_attempt_at:.3f}")
+        self.backend.execute(
+            "INSERT INTO statechart_audit (instance_id, machine, version, revision, event, data, transitions, "
+            "configuration_before, configuration_after, from_states, to_states, actor, outcome, reason, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (instance_id, machine, version, revision, event, "null", "[]", text, text, leaves, leaves, actor,
+             "failed", f"{failure.kind} failed (attempt {failure.attempts} of {self.max_attempts}; {when}): "
+             f"{failure.error}", failure.last_failed_at))
+
+    # -- quarantine --------------------------------------------------------------------------------------
+    def failures(self, *, kind: str | None = None, parked: bool | None = None, instance_id: str | None = None,
+                 limit: int = 100, after: str | None = None) -> list[Failure]:
+        """Recorded failures (timers, outbox publishes, migrations), by instance id: ``parked=True``
+        for the ones nothing retries any more until :meth:`retry`."""
+        from .quarantine import failures
+
+        return failures(self, kind=kind, parked=parked, instance_id=instance_id, limit=limit, after=after)
+
+    def retry(self, instance_id: str, kind: str | None = None) -> int:
+        """Forget the failures of one instance (of ``kind``, default all) so that its work is tried again
+        at once, with a fresh attempt count; returns how many failure rows went."""
+        with self.backend.transaction():
+            if kind is None:
+                return int(self.backend.execute("DELETE FROM statechart_failures WHERE instance_id = ?",
+                                                (instance_id,)).rowcount)
+            return int(self.backend.execute("DELETE FROM statechart_failures WHERE instance_id = ? AND kind = ?",
+                                            (instance_id, kind)).rowcount)
 
     def _postpone(self, instance_id: str, send_id: str, seq: int, event: str, reason: str, actor: str) -> Receipt:
         now = self.clock.now()
@@ -809,6 +939,37 @@ class Store:
                 time.sleep(poll_interval)
         return fired
 
+    def prune(self, *, audit_older_than: float | None = None, outbox_published_older_than: float | None = None,
+              idempotency_older_than: float | None = None, batch_size: int = 1000) -> PruneCounts:
+        """Delete audit rows, *published* outbox rows and idempotency keys older than the given ages
+        (seconds; None leaves that table alone). Rows go in batches of ``batch_size``, each its own
+        short transaction, so a large prune never holds locks for long and live traffic goes on;
+        an unpublished outbox row is never deleted, however old. Returns the counts per table."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, not {batch_size}")
+        ages = {"audit": audit_older_than, "outbox": outbox_published_older_than,
+                "idempotency": idempotency_older_than}
+        for name, age in ages.items():
+            if age is not None and not age >= 0:
+                raise ValueError(f"the age of {name} rows to prune must be seconds >= 0, not {age!r}")
+        now = self.clock.now()
+        counts: dict[str, int] = {}
+        for name, age in ages.items():
+            if age is None:
+                continue
+            table, key, condition = _PRUNABLE[name]
+            deleted = 0
+            while True:
+                with self.backend.transaction():
+                    gone = self.backend.execute(
+                        f"DELETE FROM {table} WHERE ({key}) IN (SELECT {key} FROM {table} WHERE {condition} "
+                        f"LIMIT ?)", (now - age, batch_size)).rowcount
+                deleted += gone
+                if gone < batch_size:
+                    break
+            counts[name] = deleted
+        return PruneCounts(**counts)
+
     def purge_idempotency_keys(self, older_than: float | None = None) -> int:
         """Forget idempotency keys older than the retention (seconds); returns how many went."""
         cutoff = self.clock.now() - (self.idempotency_retention if older_than is None else older_than)
@@ -820,6 +981,32 @@ class Store:
 
         return retrying(purge, self.retries, what="purging idempotency keys", repeatable=True,
                         backend=self.backend)
+
+
+@attrs.frozen
+class PruneCounts:
+    """Rows ``Store.prune`` deleted, per table."""
+
+    audit: int = 0
+    outbox: int = 0
+    idempotency: int = 0
+
+    def to_dict(self) -> dict[str, int]:
+        return {"audit": self.audit, "outbox": self.outbox, "idempotency": self.idempotency}
+
+
+#: What prune deletes: (table, the rows' key, the condition on age).
+_PRUNABLE = {
+    "audit": ("statechart_audit", "id", "created_at < ?"),
+    "outbox": ("statechart_outbox", "id", "published_at IS NOT NULL AND published_at < ?"),
+    "idempotency": ("statechart_idempotency", "instance_id, key", "created_at < ?"),
+}
+
+
+def _reason(error: BaseException) -> str:
+    """An error as one bounded line for a failure row (a 10k-deep value must not make a 10 MB reason)."""
+    text = str(error) if isinstance(error, StatechartError) else f"{type(error).__name__}: {error}"
+    return text if len(text) <= 1000 else text[:997] + "..."
 
 
 def _request_hash(event: str, data: Any) -> str:

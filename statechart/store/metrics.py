@@ -8,7 +8,9 @@
 * stuck instances: unfinished instances in a non-final atomic state entered ``stuck_after`` seconds
   ago or earlier, per state, with the ids of the oldest few;
 * outbox lag and the number of unpublished events;
-* instances per machine and version, and how many of them are done.
+* instances per machine and version, and how many of them are done;
+* quarantined work per kind (timer, outbox, migration): failing (waiting for its next attempt)
+  and parked (waiting for ``store.retry``).
 
 ``window`` (seconds) limits the audit-based figures (events, transitions) to the last ``window``
 seconds; None means all time. Whether a state is final comes from the registered machine
@@ -27,7 +29,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .core import Store
 
 __all__ = ["lifecycle_metrics", "Metrics", "EventCounts", "TransitionCount", "StateTime", "StuckState",
-           "Population"]
+           "Population", "FailureCount"]
 
 _START = "(start)"  # the audit label of the creation step, which is not an event
 
@@ -110,6 +112,19 @@ class Population:
 
 
 @attrs.frozen
+class FailureCount:
+    """Quarantined work of one kind: ``failing`` will be retried after its backoff, ``parked`` waits
+    for ``store.retry``."""
+
+    kind: str
+    failing: int
+    parked: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "failing": self.failing, "parked": self.parked}
+
+
+@attrs.frozen
 class Metrics:
     """A consistent-enough picture of the store at ``now`` (each figure is one query)."""
 
@@ -125,6 +140,12 @@ class Metrics:
     outbox_lag: float
     outbox_unpublished: int
     instances: tuple[Population, ...]
+    failures: tuple[FailureCount, ...] = ()
+
+    @property
+    def parked(self) -> int:
+        """Parked items of every kind."""
+        return sum(f.parked for f in self.failures)
 
     @property
     def illegal_rate(self) -> float:
@@ -147,6 +168,7 @@ class Metrics:
             "time_in_state": [t.to_dict() for t in self.time_in_state],
             "stuck": {"instances": self.stuck_instances, "states": [s.to_dict() for s in self.stuck]},
             "outbox": {"lag_seconds": self.outbox_lag, "unpublished": self.outbox_unpublished},
+            "failures": {"parked": self.parked, "kinds": [f.to_dict() for f in self.failures]},
         }
 
 
@@ -171,6 +193,7 @@ def lifecycle_metrics(store: "Store", *, machine: str | None = None, window: flo
         outbox_lag=outbox.lag(now, machine=machine),
         outbox_unpublished=outbox.count(False, machine=machine),
         instances=_population(store, machine),
+        failures=_failures(store, machine),
     )
 
 
@@ -266,3 +289,16 @@ def _population(store: "Store", machine: str | None) -> tuple[Population, ...]:
            + (" WHERE machine = ?" if machine is not None else "") + " GROUP BY machine, version ORDER BY machine, version")
     rows = store.backend.execute(sql, [machine] if machine is not None else []).fetchall()
     return tuple(Population(m, int(v), int(n), int(d or 0)) for m, v, n, d in rows)
+
+
+def _failures(store: "Store", machine: str | None) -> tuple[FailureCount, ...]:
+    from .quarantine import KINDS
+
+    sql = "SELECT f.kind, f.parked, COUNT(*) FROM statechart_failures f"
+    params: list[Any] = []
+    if machine is not None:
+        sql += " JOIN statechart_instances i ON i.id = f.instance_id WHERE i.machine = ?"
+        params.append(machine)
+    counts = {(kind, bool(parked)): int(n) for kind, parked, n in
+              store.backend.execute(sql + " GROUP BY f.kind, f.parked", params).fetchall()}
+    return tuple(FailureCount(kind, counts.get((kind, False), 0), counts.get((kind, True), 0)) for kind in KINDS)

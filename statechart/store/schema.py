@@ -7,7 +7,7 @@ refused, never written to.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS statechart_instances (
@@ -111,6 +111,33 @@ CREATE TABLE IF NOT EXISTS statechart_migration_failures (
 );
 """
 
+# Version 3: quarantine (one row per instance and kind of work that keeps failing: a timer, an outbox
+# publish, a migration), per-instance relay claims (so several relays keep each instance's order),
+# and the indexes the relays need (retention, ``store.prune``, uses the existing ``created_at`` and
+# ``published_at`` indexes).
+_FAULT_TABLES = """
+CREATE TABLE IF NOT EXISTS statechart_failures (
+    kind TEXT NOT NULL,
+    instance_id TEXT NOT NULL,
+    item TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    error TEXT NOT NULL,
+    parked {bool} NOT NULL,
+    first_failed_at {real} NOT NULL,
+    last_failed_at {real} NOT NULL,
+    next_attempt_at {real} NOT NULL,
+    PRIMARY KEY (kind, instance_id)
+);
+CREATE INDEX IF NOT EXISTS statechart_failures_instance ON statechart_failures (instance_id);
+CREATE TABLE IF NOT EXISTS statechart_outbox_claims (
+    instance_id TEXT PRIMARY KEY,
+    token TEXT NOT NULL,
+    expires_at {real} NOT NULL
+);
+CREATE INDEX IF NOT EXISTS statechart_outbox_instance ON statechart_outbox (instance_id, id);
+CREATE INDEX IF NOT EXISTS statechart_migration_failures_instance ON statechart_migration_failures (instance_id)
+"""
+
 _TYPES = {
     "sqlite": {"bool": "INTEGER", "real": "REAL", "serial": "INTEGER"},  # INTEGER PRIMARY KEY = rowid
     "postgresql": {"bool": "BOOLEAN", "real": "DOUBLE PRECISION", "serial": "BIGSERIAL"},
@@ -123,10 +150,12 @@ def _statements(text: str, dialect: str) -> list[str]:
 
 def table_statements(dialect: str) -> list[str]:
     """The DDL of the current schema for ``dialect`` ("sqlite" or "postgresql")."""
-    return _statements(_TABLES, dialect) + _statements(_MIGRATION_TABLES, dialect)
+    return (_statements(_TABLES, dialect) + _statements(_MIGRATION_TABLES, dialect)
+            + _statements(_FAULT_TABLES, dialect))
 
 
 #: Steps from version N to N+1, per dialect: ``UPGRADES[N]`` upgrades a version-N database.
 UPGRADES: dict[int, dict[str, list[str]]] = {
     1: {dialect: _statements(_MIGRATION_TABLES, dialect) for dialect in _TYPES},
+    2: {dialect: _statements(_FAULT_TABLES, dialect) for dialect in _TYPES},
 }
