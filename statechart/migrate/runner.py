@@ -25,7 +25,7 @@ from ..interpreter import PendingSend
 from ..machine import Machine
 from ..snapshot import Snapshot
 from ..store.faults import retrying
-from ..store.inputs import check_count, check_optional_id, check_optional_version
+from ..store.inputs import check_count, check_id, check_optional_version
 from .apply import migrate_snapshot
 from .chain import MigrationError, Step, load_chain
 
@@ -112,7 +112,7 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
             resume: bool = True, progress: Callable[[int, int], None] | None = None) -> MigrationSummary:
     """Upgrade every stored instance of ``machine`` below ``to_version`` (default: the latest registered)."""
     started = time.perf_counter()
-    check_optional_id(machine, "machine name")
+    check_id(machine, "machine name")
     check_optional_version(to_version, "target version")
     check_count(batch_size, "batch size")
     target, steps = plan(store, machine, to_version, migrations)

@@ -23,16 +23,19 @@ import attrs
 from ..clock import Clock, SystemClock
 from ..errors import (
     ConcurrencyError,
+    DatabaseBusyError,
     DatabaseError,
     DefinitionMismatchError,
     DuplicateInstanceError,
     InstanceDoneError,
     InstanceNotFoundError,
+    LockNotAvailableError,
     MachineNotLoadedError,
     CorruptInstanceError,
     PayloadError,
     SerializationConflictError,
     StatechartError,
+    StatementTimeoutError,
     StoreSchemaError,
     UnhandledEventError,
     UnknownEventError,
@@ -69,6 +72,8 @@ DEFAULT_RETRY_BACKOFF = 30.0
 #: (a lost connection) are not in here: they stop the worker, which is right.
 INSTANCE_FAULTS: tuple[type[BaseException], ...] = (StatechartError, ValueError, TypeError, KeyError, IndexError,
                                                     AttributeError, ArithmeticError, RecursionError)
+#: Transient failures that come after waiting out a configured timeout.
+_WAITED = (DatabaseBusyError, LockNotAvailableError, StatementTimeoutError)
 #: Key of the PostgreSQL advisory lock that serializes schema creation and upgrades.
 _SCHEMA_LOCK = 0x5743_4854  # "SCHT"
 _COLUMNS = ("id, machine, version, definition_hash, configuration, history, data, pending, send_counter, bound, "
@@ -537,6 +542,7 @@ class Store:
         data = checked_payload(event, data)
         request_hash = _request_hash(event, data) if idempotency_key is not None else ""
         transient: DatabaseError | None = None
+        waited = 0
         for attempt in range(1, self.retries + 1):
             try:
                 # The first attempt reads optimistically; having lost a race once, a retry locks the
@@ -552,6 +558,12 @@ class Store:
                 # transaction back: nothing was written, so the step runs again. A connection lost
                 # during COMMIT may have committed: only a keyed send can tell (its retry replays).
                 if not (error.retryable or (error.commit_unknown and idempotency_key is not None)):
+                    raise
+                # A failure that already waited out a timeout the host chose (busy_timeout,
+                # lock_timeout, statement_timeout) is tried once more, not `retries` times: a call
+                # takes about twice that timeout at most, not ten times.
+                waited += isinstance(error, _WAITED)
+                if waited >= 2:
                     raise
                 transient = error
                 if attempt < self.retries:

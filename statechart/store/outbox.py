@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+import operator
 import threading
 import time
 import uuid
@@ -46,9 +47,14 @@ _MAX_OUTBOX_ID = 2**63 - 1  # PostgreSQL BIGSERIAL
 
 
 def _outbox_id(value: Any, what: str = "outbox id") -> int:
-    """An outbox id as callers pass it (an int, or the digits the CLI read), checked for range."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise StoreInputError(what, value, f"must be an integer, not {type(value).__name__}")
+    """An outbox id: any integer type (``operator.index``: a numpy integer too, not a string or a
+    float), checked for range so that both backends answer the same."""
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        value = operator.index(value)
+    except TypeError:
+        raise StoreInputError(what, value, f"must be an integer, not {type(value).__name__}") from None
     if not 0 <= value <= _MAX_OUTBOX_ID:
         raise StoreInputError(what, value, f"must be between 0 and {_MAX_OUTBOX_ID}")
     return value
