@@ -27,9 +27,9 @@ __all__ = ["DiagramCache", "mark_states", "svg_diagram"]
 # Graphviz writes every node and cluster as <g id="..." class="node|cluster">\n<title>NAME</title>.
 _GROUP = re.compile(r'<g id="(?P<id>[^"]*)" class="(?P<kind>node|cluster)(?P<more>[^"]*)">\s*<title>(?P<title>[^<]*)'
                     r'</title>')
-# ... and every edge as <g id="edgeN" class="edge"><title>..</title><g id="a_edgeN"><a xlink:title="TOOLTIP">,
+# ... and every edge as <g id="ID" class="edge"><title>..</title><g id="a_ID"><a xlink:title="TOOLTIP">,
 # where render_dot sets the tooltip to the transition id.
-_EDGE = re.compile(r'<g id="(?P<id>edge\d+)" class="edge(?P<more>[^"]*)">(?P<title>\s*<title>[^<]*</title>\s*)'
+_EDGE = re.compile(r'<g id="(?P<id>[^"]+)" class="edge(?P<more>[^"]*)">(?P<title>\s*<title>[^<]*</title>\s*)'
                    r'<g id="a_(?P=id)"><a xlink:title="(?P<tooltip>[^"]*)">')
 _PROLOGUE = re.compile(r"\A.*?(?=<svg)", re.S)
 
