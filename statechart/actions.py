@@ -14,7 +14,8 @@ import attrs
 
 from .durations import parse_duration
 from .expressions import Expression
-from .jsonvalues import json_value
+from .jsonvalues import MAX_INT, json_value
+from .limits import charge
 
 __all__ = [
     "Payload",
@@ -89,7 +90,10 @@ def make_assign(path: tuple[str, ...], expression: Expression, where: str = "") 
             data = ctx.data
             if key not in data:
                 raise KeyError(f"cannot assign to {key!r}: it is not a declared data key")
-            data[key] = json_value(evaluate_value(data, ctx.event, ctx.In, ctx.system), label)
+            value = evaluate_value(data, ctx.event, ctx.In, ctx.system)
+            if type(value) is not int or value > MAX_INT or value < -MAX_INT:  # counters skip the call
+                value = json_value(value, label)
+            data[key] = value
 
         return assign_key
 
@@ -209,6 +213,7 @@ def make_foreach(array: Expression, item: str, index: str | None, actions: tuple
             values = list(values.values())
         elif not isinstance(values, (list, tuple)):
             raise TypeError(f"foreach needs a list, got {type(values).__name__}")
+        charge(len(values))  # foreach iterations draw on the macrostep's budget, like comprehensions
         for position, value in enumerate(list(values)):
             ctx.data[item] = value
             if index is not None:

@@ -560,3 +560,142 @@ def test_random_snapshots_are_restored_or_refused_with_our_own_errors(field: str
         machine.restore(text)
     except StatechartError:
         pass
+
+
+# -- bounded expressions ----------------------------------------------------------------------------
+
+EXPENSIVE = [
+    ("9**9**9", "would have about 1,162,261,467 bits"),
+    ("2 ** 20000", "would have about 20,000 bits"),
+    ("10**3000 * 10**3000", "the product would have about"),
+    ("1 << 10**9", "1 << 1000000000 would have about"),
+    ("sum([[1]]*10**6, [])", "the limit is 100,000"),
+    ("sum([[1] * 1000] * 101, [])", "sum would build a sequence of 101,000 items"),
+    ("'a' * 10**10", "repeating a str of length 1"),
+    ("[0] * 10**9", "repeating a list of length 1"),
+    ("f\"{'a':>1000000000}\"", "asks for '1000000000' characters"),
+    ("f'{1.5:.100000f}'", "asks for '100000' characters"),
+    ("f'{n:>{10**8}}'", "asks for '100000000' characters"),
+    ("'%*d' % (10**9, 1)", "`*` widths are not supported"),
+    ("'%.100000f' % 1.5", "above the limit of 10,000"),
+    ("'x'.join(['ab' * 1000] * 2000)", "join would build a string of 4,001,999"),
+    ("('a' * 100000).replace('', 'bbbbbbbbbbbb')", "replace would build a string"),
+    ("len([1 for a in big for b in big for c in big])", "iterated more than 1,000,000 times"),
+    ("[x for x in big for y in big for z in big]", "iterated more than 1,000,000 times"),
+]
+
+
+def guarded_machine(expression: str, where: str) -> statechart.Machine:
+    expression = expression.replace('"', '\\"')  # inside a YAML double-quoted scalar
+    action = (f'{{target: b, cond: "{expression}"}}' if where == "cond" else
+              f'{{target: b, actions: [{{assign: {{x: "{expression}"}}}}]}}')
+    return statechart.loads(f"""
+machine: g
+version: 1
+data: {{x: 0, n: 7, big: []}}
+states:
+  top:
+    on:
+      error.execution: failed
+    states:
+      a:
+        on:
+          GO: {action}
+      b: {{}}
+  failed: {{}}
+""", "g.yaml")
+
+
+@pytest.mark.parametrize("where", ["cond", "assign"])
+@pytest.mark.parametrize(("expression", "message"), EXPENSIVE, ids=[e for e, _ in EXPENSIVE])
+def test_expensive_expressions_stop_quickly_with_error_execution(expression: str, message: str, where: str) -> None:
+    instance = guarded_machine(expression, where).start({"big": list(range(2000))})
+    started = time.perf_counter()
+    result = instance.send("GO")
+    elapsed = time.perf_counter() - started
+    assert elapsed < 2.0
+    assert instance.configuration == {"failed"}
+    assert len(result.errors) == 1 and "ExpressionLimitError" in result.errors[0]
+    assert message in result.errors[0]
+
+
+def test_per_item_work_in_a_long_comprehension_hits_the_time_backstop() -> None:
+    instance = guarded_machine("len([x in big for x in big])", "assign").start({"big": list(range(90_000))})
+    started = time.perf_counter()
+    result = instance.send("GO")
+    assert time.perf_counter() - started < 3.0
+    assert "spent more than 1 s" in result.errors[0]
+
+
+def test_foreach_iterations_draw_on_the_same_budget() -> None:
+    machine = statechart.loads("""
+machine: f
+version: 1
+data: {big: [], i: 0, j: 0}
+states:
+  a:
+    on:
+      GO:
+        target: b
+        actions:
+          - foreach:
+              array: big
+              item: i
+              do:
+                - foreach: {array: big, item: j}
+  b: {}
+""")
+    instance = machine.start({"big": list(range(2000))})
+    started = time.perf_counter()
+    result = instance.send("GO")
+    assert time.perf_counter() - started < 2.0
+    assert "iterated more than 1,000,000 times" in result.errors[0]
+
+
+def test_the_budget_is_per_macrostep() -> None:
+    instance = guarded_machine("len([1 for a in big for b in big])", "assign").start({"big": list(range(900))})
+    for _ in range(3):  # 810,000 iterations each: every step stays within its own budget
+        instance = guarded_machine("len([1 for a in big for b in big])", "assign").restore(instance.snapshot())
+        result = instance.send("GO")
+        assert result.errors == () and instance.data["x"] == 810_000
+        instance = guarded_machine("len([1 for a in big for b in big])", "assign").start({"big": list(range(900))})
+
+
+def test_ordinary_uses_of_the_guarded_operators_are_unchanged() -> None:
+    from statechart.expressions import compile_expression
+
+    cases = {"2 ** 10": 1024, "n * 3": 21, "'ab' * 3": "ababab", "[0] * 3": [0, 0, 0], "1 << 4": 16,
+             "n % 3": 1, "'%5d|%-3s|%.2f' % (n, 'a', 1.5)": "    7|a  |1.50", "f'{n:>4}{n!r:<3}|'": "   77  |",
+             "'-'.join(['a', 'b'])": "a-b", "'abc'.replace('b', 'xy')": "axyc", "sum([[1], [2]], [])": [1, 2],
+             "sum([1, 2.5])": 3.5, "sum((x for x in [1, 2]), 10)": 13, "[a * b for a in [1, 2] for b in [3]]": [3, 6],
+             "{k: v for k, v in {'a': 1}.items()}": {"a": 1}, "2.0 ** 0.5": 2.0 ** 0.5, "(-2) ** 3": -8}
+    for source, expected in cases.items():
+        assert compile_expression(source).evaluate({"n": 7}, None, None, {}) == expected, source
+
+
+def test_too_many_for_clauses_is_a_located_load_error() -> None:
+    clauses = " ".join(f"for v{i} in xs" for i in range(9))
+    with pytest.raises(statechart.LoadError) as raised:
+        statechart.loads(f"""
+machine: m
+version: 1
+data: {{xs: [], y: 0}}
+states:
+  a:
+    on:
+      GO: {{target: a, actions: [{{assign: {{y: "len([1 {clauses}])"}}}}]}}
+""", "m.yaml")
+    (problem,) = raised.value.problems
+    assert problem.file == "m.yaml" and problem.line == 8
+    assert "at most 8" in problem.message
+
+
+def test_an_expensive_guard_inside_store_send_does_not_hold_the_store(store_url: str) -> None:
+    with Store.open(store_url, clock=VirtualClock()) as opened:
+        opened.register(guarded_machine("9**9**9 > 0", "cond"))
+        opened.create("g", id="g-1")
+        started = time.perf_counter()
+        receipt = opened.send("g-1", "GO")
+        assert time.perf_counter() - started < 2.0
+        assert receipt.configuration_after == ("failed",)
+        assert opened.load("g-1").revision == 2
