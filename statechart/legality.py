@@ -31,13 +31,20 @@ class LegalityCache:
 
     def __init__(self, model: MachineModel) -> None:
         self.model = model
-        self._configurations: dict[frozenset[str], tuple[str, ...]] = {}
+        self._configurations: dict[frozenset[str], tuple[tuple[str, ...], bool]] = {}
         self._histories: dict[tuple[str, frozenset[str]], tuple[str, ...]] = {}
 
-    def configuration(self, configuration: frozenset[str]) -> tuple[str, ...]:
+    def configuration(self, configuration: Any) -> tuple[tuple[str, ...], bool]:
+        """The problems of a configuration, and whether a top-level final state is active in it."""
         found = self._configurations.get(configuration)
         if found is None:
-            found = tuple(_configuration_problems(self.model, configuration))
+            if type(configuration) is not frozenset or not all(type(s) is str for s in configuration):
+                return ("configuration must be a set of state ids",), False
+            problems = tuple(_configuration_problems(self.model, configuration))
+            states = self.model.states
+            finished = not problems and any(states[s].parent == ROOT and states[s].kind is StateKind.FINAL
+                                            for s in configuration)
+            found = (problems, finished)
             if len(self._configurations) >= _CACHE_LIMIT:
                 self._configurations.clear()
             self._configurations[configuration] = found
@@ -160,27 +167,23 @@ def snapshot_problems(cache: LegalityCache, snapshot: Snapshot) -> tuple[list[st
         problems.append(f"session_id is {snapshot.session_id!r}; it must be a string")
     if snapshot.internal_queue:
         problems.append("the internal queue is not empty (a snapshot is taken at rest)")
-    configuration = snapshot.configuration
-    if type(configuration) is not frozenset or not all(type(s) is str for s in configuration):
-        problems.append("configuration must be a set of state ids")
-    else:
-        problems.extend(cache.configuration(configuration))
-        if not problems and type(snapshot.done) is bool:
-            finished = any(states[s].parent == ROOT and states[s].kind is StateKind.FINAL for s in configuration)
-            if finished != snapshot.done:
-                problems.append("done is true but no top-level final state is active" if snapshot.done else
-                                "a top-level final state is active but done is false")
+    configuration_problems, finished = cache.configuration(snapshot.configuration)
+    if configuration_problems:
+        problems.extend(configuration_problems)
+    elif type(snapshot.done) is bool and finished != snapshot.done:
+        problems.append("done is true but no top-level final state is active" if snapshot.done else
+                        "a top-level final state is active but done is false")
     history = snapshot.history
     if not isinstance(history, dict):
         problems.append("history must be a mapping of history state -> state ids")
-    else:
+    elif history:
         for history_id, value in history.items():
             if type(value) is not frozenset or not all(type(s) is str for s in value):
                 problems.append(f"history {history_id!r} must be a set of state ids")
             else:
                 problems.extend(cache.history(history_id, value))
     bound = snapshot.bound_states
-    if type(bound) is not frozenset or any(s not in states or s == ROOT for s in bound):
+    if type(bound) is not frozenset or (bound and any(s not in states or s == ROOT for s in bound)):
         problems.append(f"bound_states names states the machine does not have: {sorted(map(str, bound))}")
     problems.extend(_pending_problems(snapshot.pending_sends, snapshot.done))
     data: dict[str, Any] | None = None
