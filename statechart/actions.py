@@ -215,7 +215,7 @@ def make_foreach(array: Expression, item: str, index: str | None, actions: tuple
             raise TypeError(f"foreach needs a list, got {type(values).__name__}")
         charge(len(values))  # foreach iterations draw on the macrostep's budget, like comprehensions
         for position, value in enumerate(list(values)):
-            ctx.data[item] = value
+            ctx.data[item] = json_value(value, f"foreach item {item!r}")
             if index is not None:
                 ctx.data[index] = position
             for action in actions:

@@ -699,3 +699,22 @@ def test_an_expensive_guard_inside_store_send_does_not_hold_the_store(store_url:
         assert time.perf_counter() - started < 2.0
         assert receipt.configuration_after == ("failed",)
         assert opened.load("g-1").revision == 2
+
+
+def test_computed_initial_data_and_foreach_items_are_json_or_error_execution() -> None:
+    machine = statechart.loads("""
+machine: m
+version: 1
+data: {x: {expr: "float('nan')"}, y: {expr: "[1, 2]"}, i: null}
+states:
+  a:
+    on:
+      GO: {target: b, actions: [{foreach: {array: "[(1, 2)]", item: i}}]}
+  b: {}
+""")
+    instance = machine.start()
+    assert instance.data == {"x": None, "y": [1, 2], "i": None}
+    assert "data 'x' is nan" in instance.initial_result.errors[0]  # type: ignore[union-attr]
+    result = instance.send("GO")
+    assert "foreach item 'i' is a tuple" in result.errors[0]
+    assert instance.data["i"] is None
