@@ -84,6 +84,7 @@ def make_assign(path: tuple[str, ...], expression: Expression, where: str = "") 
     evaluate_value = expression.evaluate
     key = path[0]
     label = f"the value assigned to {'.'.join(path)!r}" + (f" at {where}" if where else "")
+    low, high = -MAX_INT, MAX_INT
     if len(path) == 1:
 
         def assign_key(ctx: Any) -> None:
@@ -91,7 +92,7 @@ def make_assign(path: tuple[str, ...], expression: Expression, where: str = "") 
             if key not in data:
                 raise KeyError(f"cannot assign to {key!r}: it is not a declared data key")
             value = evaluate_value(data, ctx.event, ctx.In, ctx.system)
-            if type(value) is not int or value > MAX_INT or value < -MAX_INT:  # counters skip the call
+            if type(value) is not int or not low <= value <= high:  # counters skip the call
                 value = json_value(value, label)
             data[key] = value
 
