@@ -19,6 +19,7 @@ __all__ = [
     "SnapshotFormatError",
     "IllegalSnapshotError",
     "ReservedEventError",
+    "ExpressionLimitError",
     "UnknownEventError",
     "UnhandledEventError",
     "EventlessLoopError",
@@ -114,6 +115,12 @@ class ReservedEventError(StatechartError):
         super().__init__(
             f"event {event!r} cannot be sent from outside: names starting with done., error. and after. are "
             "raised by the interpreter itself (state completion, failures, timers); nothing was changed")
+
+
+class ExpressionLimitError(StatechartError):
+    """An expression tried to do more than the run-time limits allow (``statechart/limits.py``):
+    a huge power or repetition, a format width of a billion, too many iterations in one step.
+    Raised inside the evaluation, so the interpreter turns it into ``error.execution``."""
 
 
 class UnknownEventError(StatechartError):

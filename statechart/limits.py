@@ -27,7 +27,7 @@ import threading
 import time
 from typing import Any, Iterable
 
-from .errors import StatechartError
+from .errors import ExpressionLimitError
 
 __all__ = [
     "ExpressionLimitError",
@@ -59,10 +59,6 @@ MACROSTEP_SECONDS = 1.0
 
 _CHECK_EVERY = 1024
 _SEQUENCES = (str, list, tuple, bytes)
-
-
-class ExpressionLimitError(StatechartError):
-    """An expression tried to do more than the limits allow; becomes ``error.execution``."""
 
 
 class _Budget(threading.local):
