@@ -26,6 +26,7 @@ from statechart import (
     Store,
 )
 from statechart.clock import VirtualClock
+from strategies import Chart, charts, operations
 
 ORDER = """
 machine: order
@@ -393,11 +394,11 @@ def test_snapshot_decoding_refuses_wrong_field_types_instead_of_converting(chang
 
 
 def test_restore_checks_a_snapshot_value_built_by_hand_too() -> None:
+    import attrs
+
     from statechart.snapshot import Snapshot
 
     snapshot = Snapshot.from_dict(good_snapshot())
-    import attrs
-
     for change, message in (({"done": "yes"}, "done is 'yes'"), ({"send_counter": 1.5}, "send_counter is 1.5"),
                             ({"data": {"x": float("nan")}}, "data['x'] is nan")):
         with pytest.raises(IllegalSnapshotError, match=message.replace("[", r"\[")):
@@ -481,8 +482,6 @@ def test_sqlite_rows_with_values_of_the_wrong_type_are_refused(tmp_path: Any, co
 
 
 # -- properties -----------------------------------------------------------------------------------
-
-from strategies import Chart, charts, operations  # noqa: E402
 
 PROPERTY_SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
