@@ -47,6 +47,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
         DiskFullError,
         DatabaseCorruptError,
         CorruptInstanceError,
+        ExpressionLimitError,
         UnhandledEventError,
         UnknownEventError,
     )
@@ -99,6 +100,7 @@ _EXPORTS: dict[str, str] = {
         "DiskFullError",
         "DatabaseCorruptError",
         "CorruptInstanceError",
+        "ExpressionLimitError",
     ), ".errors"),
 }
 

@@ -15,7 +15,8 @@ import attrs
 from .durations import parse_duration
 from .errors import CallbackError, StatechartError
 from .expressions import Expression
-from .jsonvalues import json_value
+from .jsonvalues import MAX_INT, json_value
+from .limits import charge
 
 __all__ = [
     "Payload",
@@ -84,13 +85,17 @@ def make_assign(path: tuple[str, ...], expression: Expression, where: str = "") 
     evaluate_value = expression.evaluate
     key = path[0]
     label = f"the value assigned to {'.'.join(path)!r}" + (f" at {where}" if where else "")
+    low, high = -MAX_INT, MAX_INT
     if len(path) == 1:
 
         def assign_key(ctx: Any) -> None:
             data = ctx.data
             if key not in data:
                 raise KeyError(f"cannot assign to {key!r}: it is not a declared data key")
-            data[key] = json_value(evaluate_value(data, ctx.event, ctx.In, ctx.system), label)
+            value = evaluate_value(data, ctx.event, ctx.In, ctx.system)
+            if type(value) is not int or not low <= value <= high:  # counters skip the call
+                value = json_value(value, label)
+            data[key] = value
 
         return assign_key
 
@@ -210,8 +215,9 @@ def make_foreach(array: Expression, item: str, index: str | None, actions: tuple
             values = list(values.values())
         elif not isinstance(values, (list, tuple)):
             raise TypeError(f"foreach needs a list, got {type(values).__name__}")
+        charge(len(values))  # foreach iterations draw on the macrostep's budget, like comprehensions
         for position, value in enumerate(list(values)):
-            ctx.data[item] = value
+            ctx.data[item] = json_value(value, f"foreach item {item!r}")
             if index is not None:
                 ctx.data[index] = position
             for action in actions:

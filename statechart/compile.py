@@ -22,7 +22,7 @@ from .python_modules import ModuleRefused, bind_module, resolve_policy
 from .quoting import quote, quote_repr
 from . import actions as act
 from .compile_actions import ACTION_VERBS, DATA_KEY, IF_KEYS, SEND_KEYS, ActionCompiler, closest as _closest
-from .jsonvalues import copy_json
+from .jsonvalues import copy_json, json_value
 from .durations import parse_duration
 from .errors import CallbackError, LoadError, Problem, StatechartError
 from .events import DESCRIPTOR_PATTERN, normalize_descriptor
@@ -381,8 +381,8 @@ class _Compiler(ActionCompiler):
                 if not computed:
                     data[key] = copy_json(value)
                     continue
-                try:
-                    data[key] = value.evaluate(data, ctx.event, ctx.In, ctx.system)
+                try:  # a computed value must be JSON data, like an assigned one
+                    data[key] = json_value(value.evaluate(data, ctx.event, ctx.In, ctx.system), f"data {key!r}")
                 except Exception as error:  # noqa: BLE001
                     data[key] = None
                     ctx.error(error, f"data {quote_repr(key)}")

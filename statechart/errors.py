@@ -20,6 +20,7 @@ __all__ = [
     "SnapshotFormatError",
     "IllegalSnapshotError",
     "ReservedEventError",
+    "ExpressionLimitError",
     "UnknownEventError",
     "UnhandledEventError",
     "EventlessLoopError",
@@ -129,6 +130,12 @@ class ReservedEventError(StatechartError):
         super().__init__(
             f"event {event!r} cannot be sent from outside: names starting with done., error. and after. are "
             "raised by the interpreter itself (state completion, failures, timers); nothing was changed")
+
+
+class ExpressionLimitError(StatechartError):
+    """An expression tried to do more than the run-time limits allow (``statechart/limits.py``):
+    a huge power or repetition, a format width of a billion, too many iterations in one step.
+    Raised inside the evaluation, so the interpreter turns it into ``error.execution``."""
 
 
 class UnknownEventError(StatechartError):
@@ -410,12 +417,15 @@ class DatabaseCorruptError(DatabaseError):
     summary = "database file is corrupt (restore it from a backup)"
 
 
-class CorruptInstanceError(StoreError):
-    """A stored instance row cannot be decoded (invalid JSON, a wrong shape): it is reported alone,
-    so that listings, counts, workers and migrations go on with the other instances."""
+class CorruptInstanceError(StoreError, IllegalSnapshotError):
+    """A stored instance row cannot be decoded (invalid JSON, a wrong shape, fields of the wrong
+    type): it is reported alone, so that listings, counts, workers and migrations go on with the
+    other instances. It is an :class:`IllegalSnapshotError` too: a row is a snapshot at rest."""
 
-    def __init__(self, instance_id: str, detail: str) -> None:
+    def __init__(self, instance_id: str, detail: str, *, machine: str = "") -> None:
         self.instance_id = instance_id
         self.detail = detail
-        super().__init__(f"stored instance {instance_id!r} cannot be decoded: {detail}; repair or delete its row "
+        self.problems = (detail,)
+        self.machine = machine
+        StatechartError.__init__(self, f"stored instance {instance_id!r} cannot be decoded: {detail}; repair or delete its row "
                          f"(statechart instances delete {instance_id})")

@@ -25,6 +25,8 @@ from typing import Any, NoReturn
 
 import attrs
 
+from .limits import GUARDS, MAX_FOR_CLAUSES, guarded_sum
+
 __all__ = [
     "RESERVED_NAMES",
     "SAFE_BUILTINS",
@@ -213,6 +215,8 @@ def _build_function(
     namespace: dict[str, Any] = {
         "__builtins__": {},
         **SAFE_BUILTINS,
+        "sum": guarded_sum,
+        **GUARDS,
         "_KeyError": KeyError,
         "_raise_if_missing": _raise_if_missing,
     }
@@ -322,6 +326,10 @@ def _target_names(target: ast.expr) -> Iterator[ast.expr]:
         yield target
 
 
+def _is_number(node: ast.expr) -> bool:
+    return isinstance(node, ast.Constant) and type(node.value) in (int, float, complex)
+
+
 class _Rewriter(ast.NodeTransformer):
     """Validates the tree against the allow-list and resolves every name.
 
@@ -357,6 +365,7 @@ class _Rewriter(ast.NodeTransformer):
         self._locator = locator
         self._scopes: list[frozenset[str]] = []
         self.names: set[str] = set()
+        self._for_clauses = 0
 
     def rewrite(self, body: ast.expr) -> ast.expr:
         result = self.visit(body)
@@ -472,6 +481,38 @@ class _Rewriter(ast.NodeTransformer):
         node.value = self.visit(node.value)
         return node
 
+    # -- bounded operations ----------------------------------------------
+    # Only the operators whose result can be vastly larger than their operands go through a
+    # guard (limits.py); +, -, comparisons and the rest stay plain bytecode.
+
+    _GUARDED_OPERATORS: dict[type[ast.operator], str] = {
+        ast.Pow: "_pow", ast.Mult: "_mul", ast.LShift: "_lshift", ast.Mod: "_mod",
+    }
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        node.left = self.visit(node.left)
+        node.right = self.visit(node.right)
+        guard = self._GUARDED_OPERATORS.get(type(node.op))
+        if guard is None or (_is_number(node.left) and _is_number(node.right) and guard == "_mod"):
+            return node
+        if guard == "_mod" and _is_number(node.left):
+            return node  # `7 % n` cannot be printf formatting
+        return self._guard_call(guard, [node.left, node.right], node)
+
+    def visit_FormattedValue(self, node: ast.FormattedValue) -> ast.AST:
+        node.value = self.visit(node.value)
+        if node.format_spec is None:
+            return node
+        spec = self.visit(node.format_spec)
+        call = self._guard_call("_format", [node.value, ast.copy_location(ast.Constant(node.conversion), node),
+                                            spec], node)
+        return ast.copy_location(ast.FormattedValue(value=call, conversion=-1, format_spec=None), node)
+
+    @staticmethod
+    def _guard_call(name: str, arguments: list[ast.expr], node: ast.AST) -> ast.expr:
+        function = ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+        return ast.copy_location(ast.Call(func=function, args=arguments, keywords=[]), node)
+
     # -- calls ----------------------------------------------------------
 
     def visit_Call(self, node: ast.Call) -> ast.AST:
@@ -489,6 +530,10 @@ class _Rewriter(ast.NodeTransformer):
                     at=self._attribute_offset(func),
                 )
             func.value = self.visit(func.value)
+            if func.attr in ("join", "replace") and not node.keywords:
+                # The two methods whose result can be far longer than their inputs.
+                arguments = [func.value, *(self.visit(argument) for argument in node.args)]
+                return self._guard_call(f"_{func.attr}", arguments, node)
         else:
             self._refuse(
                 f"calling `{self._locator.snippet(func)}` is not allowed; only "
@@ -563,6 +608,10 @@ class _Rewriter(ast.NodeTransformer):
         (including the UnboundLocalError for a variable used before its
         ``for``).
         """
+        self._for_clauses += len(node.generators)
+        if self._for_clauses > MAX_FOR_CLAUSES:
+            self._refuse(f"too many `for` clauses: an expression may have at most {MAX_FOR_CLAUSES} over all "
+                         "its comprehensions", node)
         bound: set[str] = set()
         for generator in node.generators:
             if generator.is_async:
@@ -572,12 +621,12 @@ class _Rewriter(ast.NodeTransformer):
                 )
             bound.update(self._bind_target(generator.target))
         first = node.generators[0]
-        first.iter = self.visit(first.iter)
+        first.iter = self._guard_call("_iter", [self.visit(first.iter)], first.iter)
         self._scopes.append(frozenset(bound))
         try:
             for index, generator in enumerate(node.generators):
                 if index:
-                    generator.iter = self.visit(generator.iter)
+                    generator.iter = self._guard_call("_iter", [self.visit(generator.iter)], generator.iter)
                 generator.ifs = [self.visit(condition) for condition in generator.ifs]
             for field in fields:
                 setattr(node, field, self.visit(getattr(node, field)))

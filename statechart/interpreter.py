@@ -30,6 +30,7 @@ import attrs
 from .errors import CallbackError, EventlessLoopError
 from .events import Event, descriptor_matches
 from .jsonvalues import copy_json
+from .limits import _BUDGET
 from .model import ROOT, Action, MachineModel, StateKind, Transition
 
 __all__ = [
@@ -161,6 +162,7 @@ class ActionContext:
         self._pending_copied = False
         self._immediate: list[tuple[str, int]] = []
         self.bound: frozenset[str] = frozenset()
+        _BUDGET.step = None  # one context per macrostep: its iteration budget starts here (reset_budget)
 
     # -- the surface for Python actions -----------------------------------------------------
     def raise_event(self, name: str, data: Any = None) -> None:

@@ -18,12 +18,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-__all__ = ["MAX_DEPTH", "MAX_INT", "MAX_STRING", "JSONValueError", "copy_json", "check_json", "json_value"]
+__all__ = ["MAX_DEPTH", "MAX_INT", "MAX_NODES", "MAX_STRING", "JSONValueError", "copy_json", "check_json", "json_value"]
 
 #: Containers nested deeper than this are refused (JSON parsers and our own recursion have limits).
 MAX_DEPTH = 64
 #: Integers are 64-bit signed: what PostgreSQL's ``bigint``, Java and Go clients read without loss.
 MAX_INT = 2**63 - 1
+#: Values (list items and dict entries, counted over all levels) one value may hold.
+MAX_NODES = 1_000_000
 #: The longest string a value may hold (characters); an instance's data is not a blob store.
 MAX_STRING = 1_000_000
 
@@ -66,10 +68,10 @@ def json_value(value: Any, path: str = "data") -> Any:
         if -MAX_INT <= value <= MAX_INT:
             return value
         raise JSONValueError(f"{path} is an integer beyond the 64-bit range (|n| > 2**63-1)")
-    return _container(value, path, 0)
+    return _container(value, path, 0, [MAX_NODES])
 
 
-def _container(value: Any, path: str, depth: int) -> Any:
+def _container(value: Any, path: str, depth: int, budget: list[int]) -> Any:
     kind = type(value)
     if kind is float:
         if math.isfinite(value):
@@ -77,29 +79,33 @@ def _container(value: Any, path: str, depth: int) -> Any:
         raise JSONValueError(f"{path} is {value}, which JSON cannot hold")
     if depth >= MAX_DEPTH and kind in (dict, list):
         raise JSONValueError(f"{path} is nested more than {MAX_DEPTH} levels deep")
+    if kind is dict or kind is list:
+        budget[0] -= len(value)
+        if budget[0] < 0:  # shared references ([big] * 1000) would make the copy explode
+            raise JSONValueError(f"{path} holds more than {MAX_NODES:,} values in all")
     if kind is dict:
         copied = {}
         for key, item in value.items():
             if type(key) is not str:
                 raise JSONValueError(f"{path} has the key {_short(key)} ({type(key).__name__}); JSON keys are "
                                      "strings, and converting would merge or rename keys")
-            copied[key] = _item(item, path, key, depth)
+            copied[key] = _item(item, path, key, depth, budget)
         return copied
     if kind is list:
-        return [_item(item, path, index, depth) for index, item in enumerate(value)]
+        return [_item(item, path, index, depth, budget) for index, item in enumerate(value)]
     if kind in (str, bool, int, type(None)):
         return json_value(value, path)
     if isinstance(value, (str, int, float)) and not isinstance(value, bool):
         # A subclass (an IntEnum, a str subclass): store the plain value it stands for.
         plain = (str if isinstance(value, str) else int if isinstance(value, int) else float)(value)
-        return json_value(plain, path) if not isinstance(plain, float) else _container(plain, path, depth)
+        return json_value(plain, path) if not isinstance(plain, float) else _container(plain, path, depth, budget)
     if isinstance(value, (dict, list)):
-        return _container(dict(value) if isinstance(value, dict) else list(value), path, depth)
+        return _container(dict(value) if isinstance(value, dict) else list(value), path, depth, budget)
     raise JSONValueError(f"{path} is a {type(value).__name__}, which JSON cannot hold"
                          + ("; use a list" if isinstance(value, (tuple, set, frozenset)) else ""))
 
 
-def _item(item: Any, path: str, key: Any, depth: int) -> Any:
+def _item(item: Any, path: str, key: Any, depth: int, budget: list[int]) -> Any:
     kind = type(item)
     if kind is str:
         if len(item) <= MAX_STRING:
@@ -109,13 +115,13 @@ def _item(item: Any, path: str, key: Any, depth: int) -> Any:
     elif kind is int:
         if -MAX_INT <= item <= MAX_INT:
             return item
-    return _container_or_scalar(item, f"{path}[{key!r}]", depth + 1)
+    return _container_or_scalar(item, f"{path}[{key!r}]", depth + 1, budget)
 
 
-def _container_or_scalar(item: Any, path: str, depth: int) -> Any:
+def _container_or_scalar(item: Any, path: str, depth: int, budget: list[int]) -> Any:
     if type(item) in (str, int):
         return json_value(item, path)
-    return _container(item, path, depth)
+    return _container(item, path, depth, budget)
 
 
 def _short(value: Any) -> str:

@@ -8,10 +8,11 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping
 
 from .clock import Clock, SystemClock
 from .compile import compile_machine
-from .errors import DefinitionMismatchError, LoadError, PayloadError, Problem, SnapshotFormatError
+from .errors import DefinitionMismatchError, IllegalSnapshotError, LoadError, PayloadError, Problem
 from .jsonvalues import JSONValueError, json_value
+from .legality import LegalityCache, legal_configuration_problems, snapshot_problems
 from .interpreter import DEFAULT_MICROSTEP_LIMIT, ActionContext, Engine, Status, system_variables
-from .model import ROOT, MachineModel, State, StateKind
+from .model import ROOT, MachineModel, State
 from .snapshot import Snapshot
 from .python_modules import PythonPolicy
 from .scxml_sources import MAX_SRC_BYTES
@@ -20,7 +21,7 @@ from .yaml_loader import parse_yaml
 if TYPE_CHECKING:
     from .instance import Instance
 
-__all__ = ["Machine", "load", "loads", "loads_scxml"]
+__all__ = ["Machine", "load", "loads", "loads_scxml", "legal_configuration_problems"]
 
 
 class Machine:
@@ -30,6 +31,7 @@ class Machine:
         self.model = model
         self.engine = Engine(model, microstep_limit=microstep_limit)
         #: (state id, text, compiled expression) of every invariant, for checked mode; ROOT = the machine's.
+        self._legality = LegalityCache(model)
         self.invariants = tuple((sid, s.invariant, s.invariant_check) for sid, s in model.states.items()
                                 if s.invariant_check is not None)
 
@@ -74,7 +76,11 @@ class Machine:
 
     def restore(self, snapshot: Snapshot | Mapping[str, Any] | str, *, clock: Clock | None = None,
                 strict: bool = False, checked: bool = False) -> "Instance":
-        """Continue an instance from a snapshot; runs no action. The definition must be the same."""
+        """Continue an instance from a snapshot; runs no action. The definition must be the same.
+
+        The snapshot is data from outside: it must describe an instance that can exist (a legal
+        configuration, history values inside their parents, well-formed pending sends, exact field
+        types, JSON data), otherwise :class:`IllegalSnapshotError` lists what is wrong."""
         from .instance import Instance
 
         if isinstance(snapshot, str):
@@ -84,14 +90,11 @@ class Machine:
         if snapshot.machine != self.name or snapshot.definition_hash != self.definition_hash:
             raise DefinitionMismatchError(snapshot.machine, snapshot.version, snapshot.definition_hash,
                                           self.version, self.definition_hash)
-        unknown = sorted((snapshot.configuration | {s for v in snapshot.history.values() for s in v})
-                         - set(self.states))
-        if unknown:
-            raise SnapshotFormatError(f"snapshot names states that {self.name} v{self.version} does not have: "
-                                      f"{', '.join(unknown)}")
-        if snapshot.internal_queue:
-            raise SnapshotFormatError("a snapshot taken at rest has an empty internal queue")
-        status = Status(snapshot.configuration, dict(snapshot.history), dict(snapshot.data),
+        problems, data = snapshot_problems(self._legality, snapshot)
+        if problems:
+            raise IllegalSnapshotError(problems, machine=f"{self.name} v{self.version}")
+        assert data is not None
+        status = Status(snapshot.configuration, dict(snapshot.history), data,
                         tuple(sorted(snapshot.pending_sends, key=lambda p: (p.due, p.seq))),
                         snapshot.done, snapshot.send_counter, snapshot.bound_states)
         session_id = snapshot.session_id or uuid.uuid4().hex
@@ -100,30 +103,6 @@ class Machine:
     def is_legal(self, configuration: frozenset[str]) -> list[str]:
         """Why ``configuration`` is not a legal configuration of this machine ([] when it is)."""
         return legal_configuration_problems(self.model, configuration)
-
-
-def legal_configuration_problems(model: MachineModel, configuration: frozenset[str]) -> list[str]:
-    states = model.states
-    problems = [f"unknown state {s!r}" for s in configuration if s not in states or s == ROOT]
-    if problems:
-        return problems
-    active = configuration | {ROOT}
-    for state_id in sorted(active, key=lambda s: states[s].order):
-        state = states[state_id]
-        if state.kind is StateKind.HISTORY:
-            problems.append(f"history state {state_id!r} cannot be active")
-            continue
-        if state_id != ROOT and state.parent not in active:
-            problems.append(f"{state_id!r} is active but its parent {state.parent!r} is not")
-        children = [c for c in state.children if states[c].kind is not StateKind.HISTORY]
-        active_children = [c for c in children if c in active]
-        if state.kind is StateKind.COMPOUND and len(active_children) != 1:
-            problems.append(f"compound {state_id if state_id != ROOT else 'machine'!r} has "
-                            f"{len(active_children)} active children ({', '.join(active_children) or 'none'})")
-        if state.kind is StateKind.PARALLEL and len(active_children) != len(children):
-            missing = [c for c in children if c not in active]
-            problems.append(f"parallel {state_id!r} is missing regions {', '.join(missing)}")
-    return problems
 
 
 def loads(text: str, file: str = "<string>", *, actions: Mapping[str, Callable] | None = None,

@@ -9,6 +9,7 @@ never silently continued under a changed definition (that is what migrations are
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import attrs
@@ -61,21 +62,22 @@ class Snapshot:
         found = document.get("format")
         if found != SNAPSHOT_FORMAT:
             raise SnapshotFormatError(
-                f"snapshot format {found!r} is not readable by this release (it reads format {SNAPSHOT_FORMAT})"
+                f"snapshot format {found if type(found) is int else type(found).__name__} is not readable by this release (it reads format {SNAPSHOT_FORMAT})"
             )
         try:
             return snapshot_converter.structure(document, cls)
-        except (cattrs.BaseValidationError, KeyError, TypeError, ValueError) as error:
-            details = "; ".join(cattrs.transform_error(error)) if isinstance(error, cattrs.BaseValidationError) \
-                else str(error)
+        except (cattrs.BaseValidationError, KeyError, TypeError, ValueError, RecursionError) as error:
+            details = _describe(error)
             raise SnapshotFormatError(f"malformed snapshot: {details}") from None
 
     @classmethod
     def from_json(cls, text: str) -> "Snapshot":
         try:
-            document = json.loads(text)
-        except json.JSONDecodeError as error:
+            document = json.loads(text, parse_constant=_refuse_constant)
+        except (json.JSONDecodeError, ValueError) as error:  # ValueError: NaN, or an int of > 4300 digits
             raise SnapshotFormatError(f"a snapshot must be JSON: {error}") from None
+        except RecursionError:
+            raise SnapshotFormatError("a snapshot must be JSON: it is nested too deeply") from None
         return cls.from_dict(document)
 
 
@@ -94,3 +96,41 @@ def _strings(value: Any) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise ValueError(f"expected a list of state ids, got {value!r}")
     return value
+
+
+def _describe(error: Exception) -> str:
+    """cattrs' located messages; its formatter itself fails on some inputs (keys that are not
+    strings), and a refusal must not turn into a crash, so fall back to a plain description."""
+    if not isinstance(error, cattrs.BaseValidationError):
+        return str(error)[:500]
+    try:
+        return "; ".join(cattrs.transform_error(error))[:2000]
+    except Exception:  # noqa: BLE001 - the formatter's own failure
+        return f"{error.message} (a field has the wrong shape)"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+# Exact types: cattrs would otherwise turn done: "yes" into True and send_counter: 1.5 into 1, and a
+# snapshot that says something else than what it restores to must be refused, not reinterpreted.
+def _exact(kind: type, what: str) -> Any:
+    def structure(value: Any, _: Any) -> Any:
+        if type(value) is not kind:
+            raise ValueError(f"expected {what}, got {value!r}"[:200])
+        return value
+
+    return structure
+
+
+def _seconds(value: Any, _: Any) -> float:
+    if type(value) not in (int, float) or not math.isfinite(value):
+        raise ValueError(f"expected a finite number of seconds, got {value!r}"[:200])
+    return float(value)
+
+
+snapshot_converter.register_structure_hook(bool, _exact(bool, "true or false"))
+snapshot_converter.register_structure_hook(int, _exact(int, "a whole number"))
+snapshot_converter.register_structure_hook(str, _exact(str, "a string"))
+snapshot_converter.register_structure_hook(float, _seconds)

@@ -7,6 +7,7 @@ unchanged), and that evaluation stops quickly instead of hanging or allocating g
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from typing import Any, Iterator
@@ -25,6 +26,7 @@ from statechart import (
     Store,
 )
 from statechart.clock import VirtualClock
+from strategies import Chart, charts, operations
 
 ORDER = """
 machine: order
@@ -294,3 +296,424 @@ states:
     instance = machine.start()
     result = instance.send("SEND")
     assert instance.pending_sends == () and "is a tuple" in result.errors[0]
+
+
+# -- impossible snapshots and stored rows -----------------------------------------------------------
+
+HISTORY = """
+machine: h
+version: 1
+data: {n: 0}
+states:
+  main:
+    initial: a
+    on: {OUT: away}
+    states:
+      hist: {type: history, history: shallow}
+      deep: {type: history, history: deep}
+      a:
+        initial: a1
+        states:
+          a1: {on: {NEXT: a2}}
+          a2: {}
+      b: {}
+  away: {on: {RESUME: main.hist}}
+  par:
+    type: parallel
+    states:
+      left: {initial: l1, states: {l1: {}}}
+      right: {initial: r1, states: {r1: {}}}
+  end: {type: final}
+"""
+
+
+def history_machine() -> statechart.Machine:
+    return statechart.loads(HISTORY)
+
+
+def good_snapshot() -> dict[str, Any]:
+    instance = history_machine().start(clock=VirtualClock())
+    instance.send("OUT")
+    return instance.snapshot().to_dict()
+
+
+def pending(**changes: Any) -> list[dict[str, Any]]:
+    send = {"id": "s1", "event": "TICK", "data": None, "due": 5.0, "seq": 1, "internal_id": False}
+    return [{**send, **changes}]
+
+
+ILLEGAL = [
+    ({"configuration": ["main", "a", "a1", "b"]}, "compound 'main' has 2 active children"),
+    ({"configuration": ["a1"]}, "'a1' is active but its parent 'a' is not"),
+    ({"configuration": []}, "compound 'machine' has 0 active children"),
+    ({"configuration": ["par", "left", "l1"]}, "parallel 'par' is missing regions right"),
+    ({"configuration": ["main", "hist"]}, "history state 'hist' cannot be active"),
+    ({"configuration": ["nowhere"]}, "unknown state 'nowhere'"),
+    ({"history": {"hist": ["par"]}}, "shallow history 'hist' holds par, which are not children of 'main'"),
+    ({"history": {"hist": ["a1"]}}, "shallow history 'hist' holds a1, which are not children of 'main'"),
+    ({"history": {"hist": ["a", "b"]}}, "compound 'main' has 2 active children"),
+    ({"history": {"deep": ["a"]}}, "deep history 'deep' holds a, which are not atomic descendants of 'main'"),
+    ({"history": {"deep": ["a1", "a2"]}}, "compound 'a' has 2 active children"),
+    ({"history": {"a": ["a1"]}}, "history names 'a', which is not a history state"),
+    ({"history": {"hist": []}}, "history 'hist' is empty"),
+    ({"done": True}, "done is true but no top-level final state is active"),
+    ({"configuration": ["end"]}, "a top-level final state is active but done is false"),
+    ({"bound_states": ["ghost"]}, "bound_states names states the machine does not have"),
+    ({"pending_sends": pending(id="")}, "pending_sends[0] has the id ''"),
+    ({"pending_sends": pending() + pending()}, "repeats the send 's1' #1"),
+    ({"pending_sends": pending(seq=-1)}, "sequence number -1"),
+    ({"data": {"x": {"y": [1] * 3}, "z": (1,)}}, "data['z'] is a tuple"),
+]
+
+MALFORMED = [
+    ({"done": "yes"}, "expected bool @ $.done"),
+    ({"send_counter": 1.5}, "expected int @ $.send_counter"),
+    ({"send_counter": True}, "expected int @ $.send_counter"),
+    ({"pending_sends": pending(due=float("nan"))}, "expected float @ $.pending_sends[0].due"),
+    ({"pending_sends": pending(due="soon")}, "expected float @ $.pending_sends[0].due"),
+    ({"version": "1"}, "expected int @ $.version"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), ILLEGAL)
+def test_restore_refuses_impossible_snapshots(change: dict[str, Any], message: str) -> None:
+    machine = history_machine()
+    document = {**good_snapshot(), **change}
+    with pytest.raises(IllegalSnapshotError) as raised:
+        machine.restore(document)
+    assert message in str(raised.value)
+    assert any(message in problem for problem in raised.value.problems)
+
+
+@pytest.mark.parametrize(("change", "message"), MALFORMED)
+def test_snapshot_decoding_refuses_wrong_field_types_instead_of_converting(change: dict[str, Any],
+                                                                           message: str) -> None:
+    with pytest.raises(SnapshotFormatError) as raised:
+        history_machine().restore({**good_snapshot(), **change})
+    assert message in str(raised.value)
+
+
+def test_restore_checks_a_snapshot_value_built_by_hand_too() -> None:
+    import attrs
+
+    from statechart.snapshot import Snapshot
+
+    snapshot = Snapshot.from_dict(good_snapshot())
+    for change, message in (({"done": "yes"}, "done is 'yes'"), ({"send_counter": 1.5}, "send_counter is 1.5"),
+                            ({"data": {"x": float("nan")}}, "data['x'] is nan")):
+        with pytest.raises(IllegalSnapshotError, match=message.replace("[", r"\[")):
+            history_machine().restore(attrs.evolve(snapshot, **change))
+
+
+def test_a_history_value_cannot_send_a_later_resume_anywhere() -> None:
+    machine = history_machine()
+    document = {**good_snapshot(), "history": {"hist": ["par"]}}
+    with pytest.raises(IllegalSnapshotError):
+        machine.restore(document)
+    # the legal one resumes where it left off
+    restored = machine.restore(good_snapshot())
+    restored.send("RESUME")
+    assert restored.configuration == {"main", "a", "a1"}
+
+
+def test_snapshot_json_with_nan_or_deep_nesting_is_a_format_error() -> None:
+    from statechart.snapshot import Snapshot
+
+    text = history_machine().start().snapshot().to_json()
+    with pytest.raises(SnapshotFormatError, match="NaN is not a JSON number"):
+        Snapshot.from_json(text.replace('"n":0', '"n":NaN'))
+    with pytest.raises(SnapshotFormatError):
+        Snapshot.from_json(text.replace('"n":0', '"n":' + "[" * 100_000 + "]" * 100_000))
+    with pytest.raises(IllegalSnapshotError, match="nested more than 64"):
+        history_machine().restore(text.replace('"n":0', '"n":' + "[" * 100 + "]" * 100))
+
+
+STORED = [
+    ("configuration", '["main","a","a1","b"]', "compound 'main' has 2 active children"),
+    ("configuration", '[]', "compound 'machine' has 0 active children"),
+    ("configuration", '{"a": 1}', "configuration must be a list of state ids"),
+    ("history", '{"hist": ["par"]}', "shallow history 'hist' holds par"),
+    ("data", '{"n": NaN}', "NaN is not a JSON number"),
+    ("data", '[1]', "data must be a JSON object"),
+    ("data", '{"n": ' + "[" * 100 + "]" * 100 + "}", "nested more than 64"),
+    ("data", '{"n": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+    ("pending", '[["s1", "TICK", null, 5.0, 1]]', "a pending send must be"),
+    ("pending", '[["s1", "TICK", null, "soon", 1, false]]', "finite number of seconds"),
+    ("send_counter", -1, "send_counter is -1"),
+    ("done", True, "done is true but no top-level final state is active"),
+]
+
+
+@pytest.mark.parametrize(("column", "value", "message"), STORED, ids=[f"{c}-{m}" for c, _, m in STORED])
+def test_store_refuses_an_impossible_stored_row_by_instance_and_writes_nothing(
+        store_url: str, column: str, value: Any, message: str) -> None:
+    with Store.open(store_url, clock=VirtualClock()) as opened:
+        opened.register(history_machine())
+        opened.create("h", id="h-1")
+        opened.send("h-1", "OUT")
+        with opened.backend.transaction():
+            opened.backend.execute(f"UPDATE statechart_instances SET {column} = ? WHERE id = ?", (value, "h-1"))
+        before = written(opened, "h-1")
+        with pytest.raises(IllegalSnapshotError) as raised:
+            opened.send("h-1", "RESUME")
+        assert raised.value.instance_id == "h-1"
+        assert "instance 'h-1'" in str(raised.value) and message in str(raised.value)
+        with pytest.raises(IllegalSnapshotError):
+            opened.instance("h-1")
+        assert written(opened, "h-1") == before
+
+
+@pytest.mark.parametrize(("column", "value", "message"), [("send_counter", 1.5, "send_counter is 1.5"),
+                                                          ("done", 7, "done is 7"), ("done", "yes", "done is 'yes'")])
+def test_sqlite_rows_with_values_of_the_wrong_type_are_refused(tmp_path: Any, column: str, value: Any,
+                                                               message: str) -> None:
+    """SQLite columns take any value (PostgreSQL's types refuse these already)."""
+    with Store.open(f"sqlite:///{tmp_path / 's.db'}", clock=VirtualClock()) as opened:
+        opened.register(history_machine())
+        opened.create("h", id="h-1")
+        with opened.backend.transaction():
+            opened.backend.execute(f"UPDATE statechart_instances SET {column} = ? WHERE id = ?", (value, "h-1"))
+        before = written(opened, "h-1")
+        with pytest.raises(IllegalSnapshotError, match=message):
+            opened.send("h-1", "OUT")
+        with pytest.raises(IllegalSnapshotError, match=message):
+            opened.load("h-1")
+        assert written(opened, "h-1") == before
+
+
+# -- properties -----------------------------------------------------------------------------------
+
+PROPERTY_SETTINGS = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+@settings(max_examples=30, **PROPERTY_SETTINGS)
+@given(charts(), operations())
+def test_restore_accepts_every_reachable_snapshot(chart: Chart, ops: list) -> None:
+    """No false positives: whatever the interpreter reaches, restoring it is accepted."""
+    machine = statechart.loads(chart.yaml, microstep_limit=100)
+    clock = VirtualClock()
+    try:
+        instance = machine.start(clock=clock)
+    except statechart.EventlessLoopError:
+        return
+    for kind, argument in [("none", None), *ops]:
+        try:
+            if kind == "send":
+                instance.send(argument)
+            elif kind == "advance":
+                instance.advance(argument)
+        except (statechart.EventlessLoopError, statechart.InstanceDoneError):
+            pass
+        snapshot = instance.snapshot()
+        assert machine.restore(snapshot).configuration == instance.configuration
+        assert machine.restore(snapshot.to_json()).snapshot() == machine.restore(snapshot).snapshot()
+
+
+JSON_LEAVES = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=5),
+                        st.binary(max_size=3), st.tuples(st.integers()), st.just(str), st.just(math.nan))
+ANYTHING = st.recursive(
+    JSON_LEAVES,
+    lambda inner: st.one_of(st.lists(inner, max_size=4),
+                            st.dictionaries(st.one_of(st.text(max_size=3), st.integers(), st.none()), inner,
+                                            max_size=4)),
+    max_leaves=30)
+
+
+def deep(depth: int, leaf: Any) -> Any:
+    value = leaf
+    for index in range(depth):
+        value = [value] if index % 2 else {"k": value}
+    return value
+
+
+@settings(max_examples=150, **PROPERTY_SETTINGS)
+@given(st.one_of(ANYTHING, st.builds(deep, st.integers(0, 3000), ANYTHING)))
+def test_random_payloads_are_accepted_as_json_or_refused_with_payload_error(payload: Any) -> None:
+    instance = order().start(clock=VirtualClock())
+    try:
+        instance.send("SET", payload)
+    except PayloadError:
+        assert instance.data["note"] is None
+    else:
+        assert json.loads(json.dumps(instance.data["note"], allow_nan=False)) == instance.data["note"]
+
+
+SNAPSHOT_FIELDS = ["configuration", "history", "data", "done", "send_counter", "pending_sends", "bound_states",
+                   "session_id", "version", "format"]
+
+
+@settings(max_examples=150, **PROPERTY_SETTINGS)
+@given(st.sampled_from(SNAPSHOT_FIELDS), st.one_of(ANYTHING, st.builds(deep, st.integers(0, 1000), ANYTHING)))
+def test_random_snapshots_are_restored_or_refused_with_our_own_errors(field: str, value: Any) -> None:
+    machine = history_machine()
+    document = {**good_snapshot(), field: value}
+    try:
+        machine.restore(document)
+    except StatechartError:
+        pass
+    try:
+        text = json.dumps(document)
+    except (TypeError, ValueError, RecursionError):  # not even JSON text: nothing to restore from
+        return
+    try:
+        machine.restore(text)
+    except StatechartError:
+        pass
+
+
+# -- bounded expressions ----------------------------------------------------------------------------
+
+EXPENSIVE = [
+    ("9**9**9", "would have about 1,162,261,467 bits"),
+    ("2 ** 20000", "would have about 20,000 bits"),
+    ("10**3000 * 10**3000", "the product would have about"),
+    ("1 << 10**9", "1 << 1000000000 would have about"),
+    ("sum([[1]]*10**6, [])", "the limit is 100,000"),
+    ("sum([[1] * 1000] * 101, [])", "sum would build a sequence of 101,000 items"),
+    ("'a' * 10**10", "repeating a str of length 1"),
+    ("[0] * 10**9", "repeating a list of length 1"),
+    ("f\"{'a':>1000000000}\"", "asks for '1000000000' characters"),
+    ("f'{1.5:.100000f}'", "asks for '100000' characters"),
+    ("f'{n:>{10**8}}'", "asks for '100000000' characters"),
+    ("'%*d' % (10**9, 1)", "`*` widths are not supported"),
+    ("'%.100000f' % 1.5", "above the limit of 10,000"),
+    ("'x'.join(['ab' * 1000] * 2000)", "join would build a string of 4,001,999"),
+    ("('a' * 100000).replace('', 'bbbbbbbbbbbb')", "replace would build a string"),
+    ("len([1 for a in big for b in big for c in big])", "iterated more than 1,000,000 times"),
+    ("[x for x in big for y in big for z in big]", "iterated more than 1,000,000 times"),
+]
+
+
+def guarded_machine(expression: str, where: str) -> statechart.Machine:
+    expression = expression.replace('"', '\\"')  # inside a YAML double-quoted scalar
+    action = (f'{{target: b, cond: "{expression}"}}' if where == "cond" else
+              f'{{target: b, actions: [{{assign: {{x: "{expression}"}}}}]}}')
+    return statechart.loads(f"""
+machine: g
+version: 1
+data: {{x: 0, n: 7, big: []}}
+states:
+  top:
+    on:
+      error.execution: failed
+    states:
+      a:
+        on:
+          GO: {action}
+      b: {{}}
+  failed: {{}}
+""", "g.yaml")
+
+
+@pytest.mark.parametrize("where", ["cond", "assign"])
+@pytest.mark.parametrize(("expression", "message"), EXPENSIVE, ids=[e for e, _ in EXPENSIVE])
+def test_expensive_expressions_stop_quickly_with_error_execution(expression: str, message: str, where: str) -> None:
+    instance = guarded_machine(expression, where).start({"big": list(range(2000))})
+    started = time.perf_counter()
+    result = instance.send("GO")
+    elapsed = time.perf_counter() - started
+    assert elapsed < 2.0
+    assert instance.configuration == {"failed"}
+    assert len(result.errors) == 1 and "ExpressionLimitError" in result.errors[0]
+    assert message in result.errors[0]
+
+
+def test_per_item_work_in_a_long_comprehension_hits_the_time_backstop() -> None:
+    instance = guarded_machine("len([x in big for x in big])", "assign").start({"big": list(range(90_000))})
+    started = time.perf_counter()
+    result = instance.send("GO")
+    assert time.perf_counter() - started < 3.0
+    assert "spent more than 1 s" in result.errors[0]
+
+
+def test_foreach_iterations_draw_on_the_same_budget() -> None:
+    machine = statechart.loads("""
+machine: f
+version: 1
+data: {big: [], i: 0, j: 0}
+states:
+  a:
+    on:
+      GO:
+        target: b
+        actions:
+          - foreach:
+              array: big
+              item: i
+              do:
+                - foreach: {array: big, item: j}
+  b: {}
+""")
+    instance = machine.start({"big": list(range(2000))})
+    started = time.perf_counter()
+    result = instance.send("GO")
+    assert time.perf_counter() - started < 2.0
+    assert "iterated more than 1,000,000 times" in result.errors[0]
+
+
+def test_the_budget_is_per_macrostep() -> None:
+    instance = guarded_machine("len([1 for a in big for b in big])", "assign").start({"big": list(range(900))})
+    for _ in range(3):  # 810,000 iterations each: every step stays within its own budget
+        instance = guarded_machine("len([1 for a in big for b in big])", "assign").restore(instance.snapshot())
+        result = instance.send("GO")
+        assert result.errors == () and instance.data["x"] == 810_000
+        instance = guarded_machine("len([1 for a in big for b in big])", "assign").start({"big": list(range(900))})
+
+
+def test_ordinary_uses_of_the_guarded_operators_are_unchanged() -> None:
+    from statechart.expressions import compile_expression
+
+    cases = {"2 ** 10": 1024, "n * 3": 21, "'ab' * 3": "ababab", "[0] * 3": [0, 0, 0], "1 << 4": 16,
+             "n % 3": 1, "'%5d|%-3s|%.2f' % (n, 'a', 1.5)": "    7|a  |1.50", "f'{n:>4}{n!r:<3}|'": "   77  |",
+             "'-'.join(['a', 'b'])": "a-b", "'abc'.replace('b', 'xy')": "axyc", "sum([[1], [2]], [])": [1, 2],
+             "sum([1, 2.5])": 3.5, "sum((x for x in [1, 2]), 10)": 13, "[a * b for a in [1, 2] for b in [3]]": [3, 6],
+             "{k: v for k, v in {'a': 1}.items()}": {"a": 1}, "2.0 ** 0.5": 2.0 ** 0.5, "(-2) ** 3": -8}
+    for source, expected in cases.items():
+        assert compile_expression(source).evaluate({"n": 7}, None, None, {}) == expected, source
+
+
+def test_too_many_for_clauses_is_a_located_load_error() -> None:
+    clauses = " ".join(f"for v{i} in xs" for i in range(9))
+    with pytest.raises(statechart.LoadError) as raised:
+        statechart.loads(f"""
+machine: m
+version: 1
+data: {{xs: [], y: 0}}
+states:
+  a:
+    on:
+      GO: {{target: a, actions: [{{assign: {{y: "len([1 {clauses}])"}}}}]}}
+""", "m.yaml")
+    (problem,) = raised.value.problems
+    assert problem.file == "m.yaml" and problem.line == 8
+    assert "at most 8" in problem.message
+
+
+def test_an_expensive_guard_inside_store_send_does_not_hold_the_store(store_url: str) -> None:
+    with Store.open(store_url, clock=VirtualClock()) as opened:
+        opened.register(guarded_machine("9**9**9 > 0", "cond"))
+        opened.create("g", id="g-1")
+        started = time.perf_counter()
+        receipt = opened.send("g-1", "GO")
+        assert time.perf_counter() - started < 2.0
+        assert receipt.configuration_after == ("failed",)
+        assert opened.load("g-1").revision == 2
+
+
+def test_computed_initial_data_and_foreach_items_are_json_or_error_execution() -> None:
+    machine = statechart.loads("""
+machine: m
+version: 1
+data: {x: {expr: "float('nan')"}, y: {expr: "[1, 2]"}, i: null}
+states:
+  a:
+    on:
+      GO: {target: b, actions: [{foreach: {array: "[(1, 2)]", item: i}}]}
+  b: {}
+""")
+    instance = machine.start()
+    assert instance.data == {"x": None, "y": [1, 2], "i": None}
+    assert "data 'x' is nan" in instance.initial_result.errors[0]  # type: ignore[union-attr]
+    result = instance.send("GO")
+    assert "foreach item 'i' is a tuple" in result.errors[0]
+    assert instance.data["i"] is None

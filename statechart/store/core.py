@@ -26,6 +26,9 @@ from ..errors import (
     DatabaseBusyError,
     DatabaseError,
     DefinitionMismatchError,
+    EventlessLoopError,
+    IllegalSnapshotError,
+    SnapshotFormatError,
     DuplicateInstanceError,
     InstanceDoneError,
     InstanceNotFoundError,
@@ -411,8 +414,7 @@ class Store:
     def instance(self, instance_id: str) -> Instance:
         """A live Instance restored from the stored snapshot (changes to it are not stored)."""
         stored = self.load(instance_id)
-        return self.machine(stored.machine, stored.version).restore(stored.snapshot, clock=self.clock,
-                                                                    strict=self.strict)
+        return self._restore(self.machine(stored.machine, stored.version), stored)
 
     def list(self, machine: str | None = None, *, version: int | None = None, state: str | None = None,
              stuck_for: float | None = None, limit: int = 100, after: str | None = None,
@@ -591,7 +593,7 @@ class Store:
             if self.lazy_upgrade:
                 stored, migrated_from = self._upgraded(stored)
             machine = self.machine(stored.machine, stored.version)
-            instance = machine.restore(stored.snapshot, clock=self.clock, strict=self.strict)
+            instance = self._restore(machine, stored)
             now = self.clock.now()
             try:
                 result = step(instance)
@@ -732,9 +734,13 @@ class Store:
                 _dumps(dict(state_entered)))
 
     def _stored(self, row: Sequence[Any]) -> StoredInstance:
-        """The instance of one row; :class:`CorruptInstanceError` (naming it) when the row cannot be decoded."""
+        """The instance of one row; :class:`CorruptInstanceError` (naming it) when the row cannot be
+        decoded or its fields have the wrong types (rows are data: a hand-edited or corrupted one is
+        refused by name, not misread); ``restore`` then checks it against the machine."""
         try:
             return self._decode(row)
+        except IllegalSnapshotError as error:
+            raise CorruptInstanceError(str(row[0]), "; ".join(error.problems)[:300], machine=error.machine) from None
         except (ValueError, TypeError, KeyError, IndexError, AttributeError, RecursionError) as error:
             detail = f"{type(error).__name__}: {error}"
             raise CorruptInstanceError(str(row[0]), detail[:300]) from None
@@ -742,14 +748,36 @@ class Store:
     def _decode(self, row: Sequence[Any]) -> StoredInstance:
         (instance_id, machine, version, definition_hash, configuration, history, data, pending, send_counter,
          bound, done, session_id, revision, created_at, updated_at, state_entered) = row
-        configuration_set = frozenset(json.loads(configuration))
-        history_map = {k: frozenset(v) for k, v in json.loads(history).items()}
-        data_map = json.loads(data)
-        pending_sends = tuple(PendingSend(p[0], p[1], p[2], p[3], p[4], p[5]) for p in json.loads(pending))
+        try:
+            configuration_set = frozenset(_strings(_loads(configuration), "configuration"))
+            history_map = {k: frozenset(_strings(v, f"history {k!r}"))
+                           for k, v in _mapping(_loads(history), "history").items()}
+            data_map = _mapping(_loads(data), "data")
+            pending_sends = tuple(_pending(p) for p in _list(_loads(pending), "pending"))
+            bound_set = frozenset(_strings(_loads(bound), "bound"))
+            entered = _mapping(_loads(state_entered), "state_entered")
+        except (ValueError, TypeError, RecursionError) as error:
+            reason = "a JSON column is nested too deeply" if isinstance(error, RecursionError) else str(error)
+            raise IllegalSnapshotError([f"the stored row is malformed: {reason}"], machine=str(machine),
+                                       instance_id=str(instance_id)) from None
+        problems = []
+        if done not in (0, 1) or type(done) not in (int, bool):  # SQLite stores booleans as 0 and 1
+            problems.append(f"done is {done!r}; it must be true or false")
+        if type(send_counter) is not int:
+            problems.append(f"send_counter is {send_counter!r}; it must be a whole number")
+        if problems:
+            raise IllegalSnapshotError(problems, machine=str(machine), instance_id=str(instance_id))
         snapshot = Snapshot(machine, version, definition_hash, configuration_set, history_map, data_map,
-                            bool(done), session_id, pending_sends, (), send_counter, frozenset(json.loads(bound)))
+                            bool(done), session_id, pending_sends, (), send_counter, bound_set)
         return StoredInstance(instance_id, machine, version, configuration_set, history_map, data_map, bool(done),
-                              revision, created_at, updated_at, json.loads(state_entered), pending_sends, snapshot)
+                              revision, created_at, updated_at, entered, pending_sends, snapshot)
+
+    def _restore(self, machine: Machine, stored: StoredInstance) -> Instance:
+        """``machine.restore`` of a stored row; an illegal one is refused naming the instance."""
+        try:
+            return machine.restore(stored.snapshot, clock=self.clock, strict=self.strict)
+        except IllegalSnapshotError as error:
+            raise IllegalSnapshotError(error.problems, machine=error.machine, instance_id=stored.id) from None
 
     @staticmethod
     def _state_rows(machine: Machine, instance_id: str, states: Iterable[str],
@@ -1023,3 +1051,45 @@ def _reason(error: BaseException) -> str:
 
 def _request_hash(event: str, data: Any) -> str:
     return hashlib.sha256(_dumps([event, data]).encode()).hexdigest()
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+_DECODE = json.JSONDecoder(parse_constant=_refuse_constant).decode
+
+
+def _loads(text: Any) -> Any:
+    """A JSON column of a row: NaN and Infinity refused (Python's parser accepts them)."""
+    if text == "[]":  # most rows have no history, timers or bound states
+        return []
+    if text == "{}":
+        return {}
+    if type(text) is not str:
+        raise TypeError(f"expected JSON text, got {type(text).__name__}")
+    return _DECODE(text)
+
+
+def _strings(value: Any, what: str) -> list[str]:
+    if type(value) is not list or not all(type(item) is str for item in value):
+        raise ValueError(f"{what} must be a list of state ids")
+    return value
+
+
+def _mapping(value: Any, what: str) -> dict[str, Any]:
+    if type(value) is not dict:
+        raise ValueError(f"{what} must be a JSON object")
+    return value
+
+
+def _list(value: Any, what: str) -> list[Any]:
+    if type(value) is not list:
+        raise ValueError(f"{what} must be a JSON list")
+    return value
+
+
+def _pending(item: Any) -> PendingSend:
+    if type(item) is not list or len(item) != 6:
+        raise ValueError("a pending send must be [id, event, data, due, seq, internal_id]")
+    return PendingSend(item[0], item[1], item[2], item[3], item[4], item[5])
