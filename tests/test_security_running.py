@@ -717,3 +717,26 @@ states:
     result = instance.send("GO")
     assert "foreach item 'i' is a tuple" in result.errors[0]
     assert instance.data["i"] is None
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_migration_run_reports_an_impossible_stored_row_as_that_instance_failing(store_url: str,
+                                                                                   dry_run: bool) -> None:
+    from pathlib import Path
+
+    from statechart.migrate.runner import migrate
+
+    root = Path(__file__).resolve().parent.parent
+    with Store.open(store_url, clock=VirtualClock(1000.0)) as opened:
+        opened.register(root / "machines")
+        for index in range(3):
+            opened.create("delivery", {"order_id": f"o-{index}"}, id=f"d-{index}", version=1)
+        with opened.backend.transaction():
+            opened.backend.execute("UPDATE statechart_instances SET configuration = ? WHERE id = ?",
+                                   ('["submitted", "canceled"]', "d-1"))
+        before = written(opened, "d-1")
+        summary = migrate(opened, "delivery", migrations=root / "migrations", dry_run=dry_run)
+        assert (summary.migrated, summary.failed) == (2, 1)
+        ((failed_id, reason),) = summary.failures
+        assert failed_id == "d-1" and "compound 'machine' has 2 active children" in reason
+        assert written(opened, "d-1") == before

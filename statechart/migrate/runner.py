@@ -19,7 +19,8 @@ from typing import Any, Callable, Sequence
 
 import attrs
 
-from ..errors import MachineNotLoadedError
+from ..errors import IllegalSnapshotError, MachineNotLoadedError
+from ..legality import snapshot_problems
 from ..interpreter import PendingSend
 from ..machine import Machine
 from ..snapshot import Snapshot
@@ -207,14 +208,26 @@ def _migrate_batch(store: Any, rows: Sequence[Sequence[Any]], steps: Sequence[St
     new_machine: Machine = store.machine(rows[0][1], target)
     model_states = new_machine.model.states
     definition_hash = new_machine.definition_hash
-    old_states = store.machine(rows[0][1], rows[0][2]).model.states if rows else {}
+    old_machine: Machine = store.machine(rows[0][1], rows[0][2])
+    old_states = old_machine.model.states
     for row in rows:
         instance_id, version, revision = row[0], row[2], row[12]
-        if version != rows[0][2]:
-            old_states = store.machine(row[1], version).model.states
-        snapshot, data_map = _snapshot(row, texts)
+        if version != old_machine.version:
+            old_machine = store.machine(row[1], version)
+            old_states = old_machine.model.states
         try:
+            # A stored row is data: one that describes an impossible instance is reported as a
+            # failure of this instance, never migrated into something else or crashing the run.
+            snapshot, data_map = _snapshot(row, texts)
+            problems, _ = snapshot_problems(old_machine._legality, snapshot)
+            if problems:
+                raise MigrationError(f"the stored instance cannot be restored: {'; '.join(problems)}")
             migrated = upgrade_snapshot(store, snapshot, steps, target, instance_id, cache)
+        except (ValueError, TypeError, RecursionError) as error:
+            error = MigrationError(f"the stored row is malformed: {error}"[:1000])
+            failures.append((instance_id, str(error)))
+            failed_rows.append((run_id, instance_id, version, str(error), now))
+            continue
         except MigrationError as error:
             failures.append((instance_id, str(error)))
             failed_rows.append((run_id, instance_id, version, str(error), now))
@@ -279,9 +292,16 @@ def _dry_run(store: Any, machine: str, target: int, steps: Sequence[Step], batch
         if not rows:
             break
         for row in rows:
-            stored = store._stored(row)
             try:
+                stored = store._stored(row)
+                problems, _ = snapshot_problems(store.machine(stored.machine, stored.version)._legality,
+                                                stored.snapshot)
+                if problems:
+                    raise IllegalSnapshotError(problems, machine=stored.machine, instance_id=stored.id)
                 snapshot = upgrade_snapshot(store, stored.snapshot, steps, target, stored.id)
+            except IllegalSnapshotError as error:
+                failures.append((str(row[0]), str(error)))
+                continue
             except MigrationError as error:
                 failures.append((stored.id, str(error)))
                 continue
