@@ -184,7 +184,7 @@ class Instance:
         after, record, ctx = self.machine.engine.macrostep(before, Event(event, data), self._system,
                                                            self.clock.now())
         if self.strict and not record.handled:
-            raise UnhandledEventError(event, before.configuration)
+            raise UnhandledEventError(event, before.configuration, ctx.errors)
         return self._settle(event, data, before, after, record, ctx)
 
     def _send(self, event: str, data: Any) -> SendResult:

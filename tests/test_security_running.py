@@ -717,3 +717,45 @@ states:
     result = instance.send("GO")
     assert "foreach item 'i' is a tuple" in result.errors[0]
     assert instance.data["i"] is None
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_migration_run_reports_an_impossible_stored_row_as_that_instance_failing(store_url: str,
+                                                                                   dry_run: bool) -> None:
+    from pathlib import Path
+
+    from statechart.migrate.runner import migrate
+
+    root = Path(__file__).resolve().parent.parent
+    with Store.open(store_url, clock=VirtualClock(1000.0)) as opened:
+        opened.register(root / "machines")
+        for index in range(3):
+            opened.create("delivery", {"order_id": f"o-{index}"}, id=f"d-{index}", version=1)
+        with opened.backend.transaction():
+            opened.backend.execute("UPDATE statechart_instances SET configuration = ? WHERE id = ?",
+                                   ('["submitted", "canceled"]', "d-1"))
+        before = written(opened, "d-1")
+        summary = migrate(opened, "delivery", migrations=root / "migrations", dry_run=dry_run)
+        assert (summary.migrated, summary.failed) == (2, 1)
+        ((failed_id, reason),) = summary.failures
+        assert failed_id == "d-1" and "compound 'machine' has 2 active children" in reason
+        assert written(opened, "d-1") == before
+
+
+@pytest.mark.parametrize(("column", "value"), [("configuration", '["order", "payment", "awaiting", "expired"]'),
+                                               ("data", '{"total": NaN}')])
+def test_a_timer_of_an_impossible_row_is_postponed_and_the_next_timer_still_fires(store_url: str, column: str,
+                                                                                  value: str) -> None:
+    with Store.open(store_url, clock=VirtualClock()) as opened:
+        opened.register(order())
+        opened.create("order", id="o-1")
+        opened.create("order", id="o-2")
+        with opened.backend.transaction():
+            opened.backend.execute(f"UPDATE statechart_instances SET {column} = ? WHERE id = ?", (value, "o-1"))
+        opened.clock.advance(3600)  # type: ignore[attr-defined]
+        receipts = {r.instance_id: r.outcome for r in opened.fire_due()}
+        assert receipts == {"o-1": "postponed", "o-2": "applied"}
+        assert opened.load("o-2").configuration == {"order", "expired"}
+        reason = opened.backend.execute("SELECT reason FROM statechart_audit WHERE instance_id = 'o-1' "
+                                        "ORDER BY id DESC").fetchone()[0]
+        assert "timer postponed" in reason and "instance 'o-1'" in reason

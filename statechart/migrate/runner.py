@@ -19,12 +19,13 @@ from typing import Any, Callable, Sequence
 
 import attrs
 
-from ..errors import MachineNotLoadedError, StatechartError
-from ..store.quarantine import clear_failure, record_failure
+from ..errors import IllegalSnapshotError, MachineNotLoadedError, StatechartError
 from ..interpreter import PendingSend
+from ..legality import snapshot_problems
 from ..machine import Machine
 from ..snapshot import Snapshot
 from ..store.faults import retrying
+from ..store.quarantine import clear_failure, record_failure
 from ..store.inputs import check_count, check_id, check_optional_version
 from .apply import migrate_snapshot
 from .chain import MigrationError, Step, load_chain
@@ -259,13 +260,20 @@ def _migrate_batch(store: Any, rows: Sequence[Sequence[Any]], steps: Sequence[St
     new_machine: Machine = store.machine(rows[0][1], target)
     model_states = new_machine.model.states
     definition_hash = new_machine.definition_hash
-    old_states = store.machine(rows[0][1], rows[0][2]).model.states if rows else {}
+    old_machine: Machine = store.machine(rows[0][1], rows[0][2])
+    old_states = old_machine.model.states
     for row in rows:
         instance_id, version, revision = row[0], row[2], row[12]
-        if version != rows[0][2]:
-            old_states = store.machine(row[1], version).model.states
+        if version != old_machine.version:
+            old_machine = store.machine(row[1], version)
+            old_states = old_machine.model.states
         try:
+            # A stored row is data: one that describes an impossible instance is reported as a
+            # failure of this instance, never migrated into something else or crashing the run.
             snapshot, data_map = _snapshot(row, texts)
+            problems, _ = snapshot_problems(old_machine._legality, snapshot)
+            if problems:
+                raise MigrationError(f"the stored instance cannot be restored: {'; '.join(problems)}")
             migrated = upgrade_snapshot(store, snapshot, steps, target, instance_id, cache)
             data_text = row[6] if migrated.data == data_map else _storable(migrated.data)
             before, after = snapshot.configuration, migrated.configuration
@@ -364,6 +372,10 @@ def _dry_run(store: Any, machine: str, target: int, steps: Sequence[Step], batch
         for row in rows:
             try:
                 stored = store._stored(row)
+                problems, _ = snapshot_problems(store.machine(stored.machine, stored.version)._legality,
+                                                stored.snapshot)
+                if problems:
+                    raise IllegalSnapshotError(problems, machine=stored.machine, instance_id=stored.id)
                 snapshot = upgrade_snapshot(store, stored.snapshot, steps, target, stored.id)
                 _storable(snapshot.data)
             except _FAULTS as error:

@@ -26,9 +26,7 @@ from ..errors import (
     DatabaseBusyError,
     DatabaseError,
     DefinitionMismatchError,
-    EventlessLoopError,
     IllegalSnapshotError,
-    SnapshotFormatError,
     DuplicateInstanceError,
     InstanceDoneError,
     InstanceNotFoundError,
@@ -938,7 +936,16 @@ class Store:
         now = self.clock.now()
         self.backend.execute("UPDATE statechart_timers SET due_at = ? WHERE instance_id = ? AND send_id = ? AND seq = ?",
                              (now + self.timer_retry_delay, instance_id, send_id, seq))
-        stored = self.load(instance_id)
+        try:
+            stored = self.load(instance_id)
+        except IllegalSnapshotError:  # a row this worker cannot even read: the timer waits, the reason is kept
+            self.backend.execute(
+                "INSERT INTO statechart_audit (instance_id, machine, version, revision, event, data, transitions, "
+                "configuration_before, configuration_after, from_states, to_states, actor, outcome, reason, "
+                "created_at) SELECT id, machine, version, revision, ?, 'null', '[]', '[]', '[]', '', '', ?, "
+                "'rejected', ?, ? FROM statechart_instances WHERE id = ?",
+                (event, actor, f"timer postponed by {self.timer_retry_delay:g}s: {reason}", now, instance_id))
+            return Receipt(instance_id, event, "postponed", -1, (), (), (), (), False)
         self._reject(stored, event, None, actor, f"timer postponed by {self.timer_retry_delay:g}s: {reason}", now)
         configuration = tuple(sorted(stored.configuration))
         return Receipt(instance_id, event, "postponed", stored.revision, configuration, configuration, (), (),
