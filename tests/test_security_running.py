@@ -734,17 +734,20 @@ def test_a_migration_run_reports_an_impossible_stored_row_as_that_instance_faili
         with opened.backend.transaction():
             opened.backend.execute("UPDATE statechart_instances SET configuration = ? WHERE id = ?",
                                    ('["submitted", "canceled"]', "d-1"))
-        before = written(opened, "d-1")
+        row, audits, outbox, timers = written(opened, "d-1")
         summary = migrate(opened, "delivery", migrations=root / "migrations", dry_run=dry_run)
         assert (summary.migrated, summary.failed) == (2, 1)
         ((failed_id, reason),) = summary.failures
         assert failed_id == "d-1" and "compound 'machine' has 2 active children" in reason
-        assert written(opened, "d-1") == before
+        # the row, its outbox and timers are untouched; a real run records the failure (an audit row)
+        after_row, after_audits, after_outbox, after_timers = written(opened, "d-1")
+        assert (after_row, after_outbox, after_timers) == (row, outbox, timers)
+        assert after_audits == audits if dry_run else after_audits[0][0] == audits[0][0] + 1
 
 
 @pytest.mark.parametrize(("column", "value"), [("configuration", '["order", "payment", "awaiting", "expired"]'),
                                                ("data", '{"total": NaN}')])
-def test_a_timer_of_an_impossible_row_is_postponed_and_the_next_timer_still_fires(store_url: str, column: str,
+def test_a_timer_of_an_impossible_row_is_quarantined_and_the_next_timer_still_fires(store_url: str, column: str,
                                                                                   value: str) -> None:
     with Store.open(store_url, clock=VirtualClock()) as opened:
         opened.register(order())
@@ -754,8 +757,8 @@ def test_a_timer_of_an_impossible_row_is_postponed_and_the_next_timer_still_fire
             opened.backend.execute(f"UPDATE statechart_instances SET {column} = ? WHERE id = ?", (value, "o-1"))
         opened.clock.advance(3600)  # type: ignore[attr-defined]
         receipts = {r.instance_id: r.outcome for r in opened.fire_due()}
-        assert receipts == {"o-1": "postponed", "o-2": "applied"}
+        # the row's own fault: quarantined (recorded, retried with backoff, then parked), not run
+        assert receipts == {"o-1": "failed", "o-2": "applied"}
         assert opened.load("o-2").configuration == {"order", "expired"}
-        reason = opened.backend.execute("SELECT reason FROM statechart_audit WHERE instance_id = 'o-1' "
-                                        "ORDER BY id DESC").fetchone()[0]
-        assert "timer postponed" in reason and "instance 'o-1'" in reason
+        (failure,) = opened.failures(instance_id="o-1")
+        assert failure.kind == "timer" and "instance 'o-1'" in failure.error
