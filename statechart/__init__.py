@@ -16,41 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .clock import Clock, SystemClock, VirtualClock
-    from .errors import (
-        ConcurrencyError,
-        DefinitionMismatchError,
-        DuplicateInstanceError,
-        EventlessLoopError,
-        IdempotencyConflictError,
-        InstanceDoneError,
-        InstanceNotFoundError,
-        InvariantViolationError,
-        LoadError,
-        MachineNotLoadedError,
-        PayloadError,
-        Problem,
-        SnapshotFormatError,
-        StatechartError,
-        StoreError,
-        StoreSchemaError,
-        PythonNotImportedError,
-        IllegalSnapshotError,
-        ReservedEventError,
-        StoreURLError,
-        StoreInputError,
-        DatabaseError,
-        ConnectionLostError,
-        StatementTimeoutError,
-        LockNotAvailableError,
-        DatabaseBusyError,
-        SerializationConflictError,
-        DiskFullError,
-        DatabaseCorruptError,
-        CorruptInstanceError,
-        ExpressionLimitError,
-        UnhandledEventError,
-        UnknownEventError,
-    )
+    from .errors import *  # noqa: F403 - every error type: errors.__all__
     from .events import Event
     from .instance import Instance, SendResult
     from .interpreter import ActionContext, Effect, PendingSend
@@ -58,7 +24,7 @@ if TYPE_CHECKING:  # the same names, for type checkers and editors
     from .snapshot import Snapshot
     from .store import Receipt, Store, StoredInstance
 
-#: Public name -> the module that defines it.
+#: Public name -> the module that defines it; every name in ``errors.__all__`` is public too.
 _EXPORTS: dict[str, str] = {
     **dict.fromkeys(("load", "loads", "Machine"), ".machine"),
     **dict.fromkeys(("Instance", "SendResult"), ".instance"),
@@ -67,44 +33,7 @@ _EXPORTS: dict[str, str] = {
     "Event": ".events",
     **dict.fromkeys(("Effect", "PendingSend", "ActionContext"), ".interpreter"),
     **dict.fromkeys(("Clock", "SystemClock", "VirtualClock"), ".clock"),
-    **dict.fromkeys((
-        "StatechartError",
-        "LoadError",
-        "Problem",
-        "DefinitionMismatchError",
-        "SnapshotFormatError",
-        "UnknownEventError",
-        "UnhandledEventError",
-        "EventlessLoopError",
-        "InstanceDoneError",
-        "InvariantViolationError",
-        "StoreError",
-        "InstanceNotFoundError",
-        "DuplicateInstanceError",
-        "MachineNotLoadedError",
-        "ConcurrencyError",
-        "IdempotencyConflictError",
-        "PayloadError",
-        "StoreSchemaError",
-        "PythonNotImportedError",
-        "IllegalSnapshotError",
-        "ReservedEventError",
-        "StoreURLError",
-        "StoreInputError",
-        "DatabaseError",
-        "ConnectionLostError",
-        "StatementTimeoutError",
-        "LockNotAvailableError",
-        "DatabaseBusyError",
-        "SerializationConflictError",
-        "DiskFullError",
-        "DatabaseCorruptError",
-        "CorruptInstanceError",
-        "ExpressionLimitError",
-    ), ".errors"),
 }
-
-__all__ = list(_EXPORTS)
 
 
 def __getattr__(name: str) -> Any:
@@ -115,10 +44,16 @@ def __getattr__(name: str) -> Any:
     elif name in _EXPORTS:
         value = getattr(import_module(_EXPORTS[name], __name__), name)
     else:
-        raise AttributeError(f"module 'statechart' has no attribute {name!r}")
+        errors = import_module(".errors", __name__)
+        if name == "__all__":
+            value = [*_EXPORTS, *errors.__all__]
+        elif name in errors.__all__:
+            value = getattr(errors, name)
+        else:
+            raise AttributeError(f"module 'statechart' has no attribute {name!r}")
     globals()[name] = value
     return value
 
 
 def __dir__() -> list[str]:
-    return sorted([*globals(), *__all__, "__version__"])
+    return sorted({*globals(), *__getattr__("__all__"), "__version__"})

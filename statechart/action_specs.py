@@ -5,7 +5,21 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Iterator
 
-__all__ = ["walk_actions"]
+from .model import Action, MachineModel
+
+__all__ = ["walk_actions", "model_actions"]
+
+
+def model_actions(model: MachineModel) -> Iterator[Action]:
+    """Every action block's actions, as compiled: entry and exit of each state, initial
+    transitions, and the actions of every transition."""
+    for state in model.states.values():
+        for block in state.entry + state.exit:
+            yield from block
+        if state.initial is not None:
+            yield from state.initial.actions
+        for transition in state.transitions:
+            yield from transition.actions
 
 
 def walk_actions(spec: Any, verbs: Iterable[str]) -> Iterator[tuple[str, Any]]:

@@ -24,7 +24,7 @@ from typing import Any, Iterable, Iterator
 import attrs
 import networkx as nx
 
-from .action_specs import walk_actions
+from .action_specs import model_actions, walk_actions
 from .authoring_checks import constant_guards, reentry_effects, unread_assignments
 from .findings import Finding
 from .interpreter import _PlanBuilder
@@ -463,21 +463,11 @@ def _shadowed(machine: Machine, space: StateSpace | None, reached: set[str]) -> 
     return findings
 
 
-def _actions(machine: Machine) -> Iterator[Any]:
-    for state in machine.model.states.values():
-        for block in state.entry + state.exit:
-            yield from block
-        if state.initial is not None:
-            yield from state.initial.actions
-        for transition in state.transitions:
-            yield from transition.actions
-
-
 def produced_events(machine: Machine) -> list[tuple[str, Location | None, str]]:
     """(event name, location, "raised"|"sent") for each `raise` and internal `send` written in the
     machine (sends to another target and computed event names are left out; timers too)."""
     found = []
-    for action in _actions(machine):
+    for action in model_actions(machine.model):
         if action.verb not in ("raise", "send", "if", "foreach"):
             continue
         for verb, body in walk_actions(action.spec, ("raise", "send")):

@@ -24,7 +24,7 @@ import itertools
 import math
 from typing import Any, Iterator
 
-from .action_specs import walk_actions
+from .action_specs import model_actions, walk_actions
 from .expressions import ExpressionSyntaxError, compile_expression
 from .findings import Finding
 from .model import Action, MachineModel, StateKind
@@ -32,19 +32,9 @@ from .model import Action, MachineModel, StateKind
 __all__ = ["reentry_effects", "constant_guards", "unread_assignments"]
 
 
-def _actions(model: MachineModel) -> Iterator[Action]:
-    for state in model.states.values():
-        for block in state.entry + state.exit:
-            yield from block
-        if state.initial is not None:
-            yield from state.initial.actions
-        for transition in state.transitions:
-            yield from transition.actions
-
-
 def _has_python(model: MachineModel) -> bool:
     """Named Python guards or actions: code whose reads and writes of data cannot be seen."""
-    return any(a.verb == "call" for a in _actions(model)) or any(
+    return any(a.verb == "call" for a in model_actions(model)) or any(
         t.guard_name is not None for s in model.states.values() for t in s.transitions)
 
 
@@ -203,7 +193,7 @@ def unread_assignments(model: MachineModel) -> list[Finding]:
         return []
     declared = _declared(model)
     findings = []
-    for action in _actions(model):
+    for action in model_actions(model):
         if action.verb != "assign" or not isinstance(action.spec, dict):
             continue
         for key in action.spec.get("assign", {}):

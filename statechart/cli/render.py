@@ -7,6 +7,7 @@ from typing import Any
 
 import click
 
+from .output import write_output
 from .loading import allow_python_option, read_only_policy
 from ..errors import StatechartError
 from ..machine import load
@@ -33,15 +34,6 @@ def _check_output(output: str) -> str:
 def _counts(store: Any, name: str, version: int, states: Any) -> dict[str, int]:
     return {s.id: store.count(name, version=version, state=s.id) for s in states.values()
             if s.id != ROOT and s.kind is not StateKind.HISTORY}
-
-
-def _write(output: str, text: str) -> None:
-    path = Path(output)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from None
 
 
 @click.command("render")
@@ -83,7 +75,7 @@ def render_command(file: str, output: str, no_actions: bool, snapshot_file: str 
         if snapshot_file or instance_id or counts or focus or depth:
             raise click.UsageError("Mermaid output (.mmd) shows the whole machine only: --snapshot, --instance, "
                                    "--counts, --focus and --depth need .svg, .png, .pdf or .dot")
-        _write(output, render_mermaid(machine, actions=not no_actions))
+        write_output(output, render_mermaid(machine, actions=not no_actions))
         click.echo(f"wrote {output}")
         return
     configuration = data = heat = None

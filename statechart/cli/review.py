@@ -11,9 +11,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import click
 
-from ..errors import StatechartError
 from ..migrate.chain import MigrationError, load_step
 from ..model import ROOT, StateKind
+from .output import write_output
 from .migrations import _load, _versions, machines_option, migrations_option
 
 __all__ = ["review_command"]
@@ -90,12 +90,7 @@ def review_command(name: str, from_version: int | None, to_version: int | None, 
     review = build_review(old, new, step, counts=counts, walks=walks,
                           source=_without_password(store_url) if store_url else None)
     page = review_html(review)
-    path = Path(output)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(page, encoding="utf-8")
-    except OSError as error:
-        raise StatechartError(f"cannot write {output}: {error.strerror or error}") from None
+    write_output(output, page)
     risky = sum(1 for c in review.changes if c.risk in ("needs mapping", "risky"))
     click.echo(f"wrote {output}: {len(review.changes)} changes ({risky} risky or needing a mapping), "
                f"step check {'ok' if review.check.ok and not review.walk_problems else 'FAILED'}")

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from importlib import resources
-from pathlib import Path
 
 import click
+
+from .output import write_output
 
 __all__ = ["schema_command", "schema_text"]
 
@@ -39,10 +40,5 @@ def schema_command(target: str | None, show_path: bool, snapshot: bool) -> None:
     if target is None:
         click.echo(text, nl=not text.endswith("\n"))
         return
-    path = Path(target)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise click.ClickException(f"cannot write {target}: {error.strerror or error}") from None
+    write_output(target, text)
     click.echo(f"wrote the {kind} schema to {target}", err=True)

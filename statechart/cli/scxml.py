@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from .output import write_output
 from .loading import allow_python_option, read_only_policy, src_options
 from ..errors import LoadError, Problem
 from ..machine import load, loads, loads_scxml
@@ -23,15 +24,6 @@ def _read(file: str) -> str:
         return Path(file).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise LoadError([Problem(file, 1, 1, f"cannot read the file: {error}")]) from None
-
-
-def _write(output: str, text: str) -> None:
-    path = Path(output)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    except OSError as error:
-        raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from None
 
 
 def _name_and_version(output: str | None) -> tuple[str | None, int | None]:
@@ -82,7 +74,7 @@ def import_command(file: str, output: str | None, allow_python: bool, src_dir: s
     if output is None:
         click.echo(yaml_text, nl=False)
         return
-    _write(output, yaml_text)
+    write_output(output, yaml_text)
     click.echo(f"wrote {output}")
 
 
@@ -106,5 +98,5 @@ def export_command(file: str, output: str | None, allow_python: bool) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    _write(output, text)
+    write_output(output, text)
     click.echo(f"wrote {output}")
