@@ -162,7 +162,6 @@ def _initial_data(top: Callable[[Any], Any], states: Mapping[str, State], late_b
     return initial_data
 
 
-
 def definition_hash(name: str, version: int, states: Mapping[str, State], data: Any, late_binding: bool,
                     script: str | None) -> str:
     """A hash of what the machine means, not how it was written: sugar, comments, key order of

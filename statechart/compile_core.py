@@ -48,7 +48,6 @@ def describe_value(value: Any) -> str:
     return type(value).__name__  # pragma: no cover - YAML gives nothing else
 
 
-
 def article(word: str) -> str:
     """``a state``, ``an atomic state``: the indefinite article for a kind of state."""
     return ("an " if word[:1] in "aeiou" else "a ") + word
@@ -61,7 +60,6 @@ def mark_in(text: Any, mark: Mark, offset: int) -> Mark:
     if "\n" in text and not mark.segments:
         return Mark(mark.line, mark.column + (1 if mark.quoted else 0))
     return mark.at(max(0, min(offset, len(text))))
-
 
 
 class CompilerCore:
