@@ -110,7 +110,6 @@ class CompilerCore:
                         or f"{what} accepts: {', '.join(allowed)}")
                 self.problem(mapping.key_marks[key], f"unknown key {quote_repr(key)} in {what}", hint)
 
-
     def check_text(self, body: LocatedMap, key: str) -> None:
         """A free-text key (`description`, `invariant`) must hold a string."""
         if key in body and not isinstance(body[key], str):

@@ -116,7 +116,6 @@ class DataCompiler(CompilerCore):
             return
         self.problem(mark, f"{what}: {quote_repr(value)} is not JSON-compatible")  # pragma: no cover
 
-
     def data(self, spec: Any, mark: Mark) -> Callable[[Any], dict[str, Any]]:
         if not isinstance(spec, LocatedMap):
             self.problem(mark, f"`data` must be a mapping of data key -> initial value, got {describe_value(spec)}")
@@ -153,7 +152,6 @@ class DataCompiler(CompilerCore):
             return data
 
         return initial_data
-
 
     # -- python bindings ---------------------------------------------------------------
     def load_modules(self, spec: Any, mark: Mark) -> tuple[str, ...]:

@@ -45,7 +45,6 @@ class StateCompiler(CompilerCore):
                     f"level deeper than `on:` (`on: {{{quote(key)}: target}}`)")
         return None
 
-
     # -- states: first pass collects ids, kinds and the tree -----------------------------
     def collect_states(self, states: LocatedMap, parent: str) -> None:
         for state_id, body in states.items():
@@ -210,7 +209,6 @@ class StateCompiler(CompilerCore):
             return [self.action_list(block, block_mark, what) for block, block_mark in zip(spec, spec.item_marks)]
         actions = self.action_list(spec, mark, what)
         return [actions] if actions else []
-
 
     def initial(self, state_id: str, body: LocatedMap, mark: Mark) -> Transition | None:
         children = self.children[state_id]

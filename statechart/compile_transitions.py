@@ -248,6 +248,7 @@ class TransitionCompiler(CompilerCore):
 
 
 def expression_check(expression: Expression) -> Callable[[Any], bool]:
+    """A `cond` as a check over the run-time context (the expression was compiled once, here)."""
     evaluate = expression.evaluate
 
     def check(ctx: Any) -> bool:
@@ -257,6 +258,7 @@ def expression_check(expression: Expression) -> Callable[[Any], bool]:
 
 
 def all_checks(checks: tuple[Callable[[Any], bool], ...]) -> Callable[[Any], bool]:
+    """`cond` and `guard` together: both must hold, the cond is tried first."""
     def check(ctx: Any) -> bool:
         return all(part(ctx) for part in checks)
 
@@ -264,6 +266,7 @@ def all_checks(checks: tuple[Callable[[Any], bool], ...]) -> Callable[[Any], boo
 
 
 def guard_check(name: str, function: Callable[[Any], Any]) -> Callable[[Any], bool]:
+    """A Python guard as a check: a raising guard becomes a :class:`CallbackError` naming it."""
     def check(ctx: Any) -> bool:
         ctx.prepare_for_python()
         try:
@@ -277,9 +280,11 @@ def guard_check(name: str, function: Callable[[Any], Any]) -> Callable[[Any], bo
 
 
 def with_order(transition: Transition, order: int) -> Transition:
+    """The transition at its place in the state's document order (its priority)."""
     return attrs.evolve(transition, order=order)
 
 
 def with_delay(transition: Transition, seconds: float) -> Transition:
+    """An `after` transition, with the delay its timer was set for."""
     return attrs.evolve(transition, delay=seconds)
 
