@@ -1,17 +1,16 @@
 """Executable content in the YAML -> :class:`model.Action` values with compiled closures.
 
-A mixin of the compiler: it shares the compiler's problem list, expression compiler and
+A part of the compiler (see :mod:`.compile_core`): it shares the compiler's problem list, expression compiler and
 Python bindings, and keeps the verb-by-verb rules of actions out of the structural compiler.
 """
 
 from __future__ import annotations
 
-import difflib
-import re
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 from .quoting import quote_repr
 from . import actions as act
+from .compile_core import DATA_KEY, CompilerCore, closest
 from .events import DESCRIPTOR_PATTERN
 from .expressions import Expression, ExpressionSyntaxError
 from .model import Action, Location
@@ -19,9 +18,7 @@ from .scripts import compile_script, script_names
 from .jsonvalues import copy_json
 from .yaml_loader import LocatedList, LocatedMap, Mark
 
-__all__ = ["ActionCompiler", "ACTION_VERBS", "SEND_KEYS", "IF_KEYS", "DATA_KEY", "closest"]
-
-DATA_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+__all__ = ["ActionCompiler", "ACTION_VERBS", "SEND_KEYS", "IF_KEYS"]
 
 ACTION_VERBS = ("assign", "raise", "send", "cancel", "log", "if", "foreach", "emit", "script")
 SEND_KEYS = ("event", "event_expr", "target", "target_expr", "type", "type_expr", "id", "id_location", "delay",
@@ -36,20 +33,9 @@ def _event_spec(body: Any) -> Any:
     return copy_json(body)
 
 
-def closest(word: str, choices: Iterable[str]) -> str | None:
-    """A did-you-mean hint for a misspelt key, verb or name."""
-    match = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f"did you mean {quote_repr(match[0])}?" if match else None
-
-
-class ActionCompiler:
-    """The action half of ``compile._Compiler`` (which provides problem, expression, payload, bound ...)."""
-
-    machine_name: str
-    actions: dict[str, Callable]
-    runtime_location_errors: bool
-    declared: set[str]
-    script_reads: set[str]
+class ActionCompiler(CompilerCore):
+    """Actions, verb by verb (uses ``expression``, ``duration``, ``payload`` and ``bound`` of
+    :class:`compile_data.DataCompiler`)."""
 
     def action_list(self, spec: Any, mark: Mark, what: str) -> tuple[Action, ...]:
         if spec is None:

@@ -3,7 +3,7 @@
 The exporter writes from the compiled model (``model.py``): states in document order, each
 transition as compiled, and executable content from the parsed YAML form every
 :class:`model.Action` keeps in ``spec``. What SCXML cannot say is written in our extension
-namespace (``sc:``, :data:`scxml_import.STATECHART_NS`), so that importing the document again
+namespace (``sc:``, :data:`scxml_parse.STATECHART_NS`), so that importing the document again
 (``scxml_import``) gives back an equal model: named Python actions and guards, ``emit``, a
 ``raise`` carrying data, ``after`` and ``on_done`` transitions, invariants, descriptions, the
 machine version and its Python modules. The ``timer`` sends that ``after`` adds to a state's
@@ -19,7 +19,7 @@ from typing import Any, Iterable
 import attrs
 
 from .model import ROOT, Action, MachineModel, State, StateKind, Transition
-from .scxml_import import SCXML_NS, STATECHART_NS
+from .scxml_parse import SCXML_NS, STATECHART_NS
 
 __all__ = ["export_scxml"]
 

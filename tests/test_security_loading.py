@@ -28,7 +28,7 @@ from statechart.machine import loads_scxml
 from statechart.errors import PythonNotImportedError
 from statechart.quoting import quote, quote_repr
 from statechart.scripts import compile_script
-from statechart.scxml_import import MAX_ELEMENT_DEPTH
+from statechart.scxml_parse import MAX_ELEMENT_DEPTH
 from statechart.yaml_loader import MAX_DEPTH
 
 SCXML_HEAD = '<scxml xmlns="http://www.w3.org/2005/07/scxml" version="1.0" datamodel="python">'
