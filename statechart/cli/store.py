@@ -17,13 +17,13 @@ from typing import Any, Callable, Iterator, Sequence
 import click
 from click.core import ParameterSource
 
-from ..json_text import JSONTextError, parse_json_text
 from ..durations import format_duration, parse_duration
 from ..errors import CorruptInstanceError, DatabaseError, StoreError
 from ..store import Receipt, Store, StoredInstance
 from ..store.core import DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BACKOFF
 from ..store.inputs import MAX_LIMIT, MAX_VERSION
 from ..text_tables import format_table
+from .options import json_object_option, parse_json_option
 
 __all__ = ["instances_group", "send_command", "worker_command", "outbox_group", "metrics_command",
            "store_group", "DEFAULT_STORE"]
@@ -81,14 +81,6 @@ def opened(store_url: str, machines_dir: str, *, register: bool = True, strict: 
 
 
 # -- formatting -------------------------------------------------------------------------------------------
-def _parse_json(text: str, option: str) -> Any:
-    try:
-        return parse_json_text(text)
-    except JSONTextError as error:
-        raise click.BadParameter(f"not valid JSON: {error.message} (at character {error.position})",
-                                 param_hint=f"'{option}'") from None
-
-
 def dump(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
 
@@ -135,15 +127,6 @@ def _instance_document(store: Store, stored: StoredInstance) -> dict[str, Any]:
         "pending_timers": [{"id": p.id, "event": p.event, "data": p.data, "due": p.due}
                            for p in sorted(stored.pending_sends, key=lambda p: (p.due, p.seq))],
     }
-
-
-def _json_object(text: str | None, option: str) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    data = _parse_json(text, option)
-    if not isinstance(data, dict):
-        raise click.BadParameter(f"must be a JSON object, not {type(data).__name__}", param_hint=f"'{option}'")
-    return data
 
 
 # -- instances --------------------------------------------------------------------------------------------
@@ -305,7 +288,7 @@ def instances_create_command(machine: str, instance_id: str | None, data_text: s
     Example:
       statechart instances create order --id order-1 --data '{"total": 0}' --actor ops
     """
-    data = _json_object(data_text, "--data")
+    data = json_object_option(data_text, "--data")
     with opened(store_url, machines_dir) as store:
         stored = store.create(machine, data, id=instance_id, version=version, actor=actor)
         if as_json:
@@ -350,7 +333,7 @@ def send_command(instance_id: str, event: str, data_text: str | None, idempotenc
       statechart send order-1 ADD --data '{"price": 5}' --key req-42 --actor api
       statechart instances send order-1 CHECKOUT --json
     """
-    data = _parse_json(data_text, "--data") if data_text is not None else None
+    data = parse_json_option(data_text, option="--data") if data_text is not None else None
     with opened(store_url, machines_dir, strict=strict) as store:
         receipt = store.send(instance_id, event, data, idempotency_key=idempotency_key, actor=actor)
     if as_json:
