@@ -10,10 +10,13 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import pytest
+
 import statechart
 from statechart import Store, VirtualClock
+from statechart.cli import main
 
-__all__ = ["TICKET", "PINGER", "ticket_text", "machine", "open_store", "rows"]
+__all__ = ["TICKET", "PINGER", "ticket_text", "machine", "open_store", "rows", "run_cli", "plain"]
 
 _TICKET = """\
 machine: ticket
@@ -78,3 +81,20 @@ def open_store(url: str, clock: VirtualClock, *texts: str, **options: Any) -> St
 def rows(store: Store, sql: str, params: tuple = ()) -> list[tuple]:
     """The raw rows of ``sql`` as tuples, to check what the store wrote below its API."""
     return [tuple(row) for row in store.backend.execute(sql, params).fetchall()]
+
+
+def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    """Run ``statechart ARGV`` in-process: the exit code, stdout and stderr."""
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def plain(value: Any) -> Any:
+    """Located containers (the loader's dicts and lists that remember file:line:col) -> plain dicts and
+    lists, as JSON Schema validators and equality with literals expect."""
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
