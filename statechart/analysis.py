@@ -26,12 +26,13 @@ import networkx as nx
 
 from .action_specs import model_actions, walk_actions
 from .authoring_checks import constant_guards, reentry_effects, unread_assignments
+from .durations import format_delay
 from .findings import Finding
 from .interpreter import _PlanBuilder
 from .machine import Machine
 from .migrate.apply import done_events
 from .migrate.check import _passing
-from .model import ROOT, Location, State, StateKind, Transition, _format_seconds
+from .model import ROOT, Location, State, StateKind, Transition
 
 __all__ = ["Finding", "Path", "StateSpace", "explore", "check_machine", "shortest_paths", "covers",
            "produced_events"]
@@ -128,7 +129,7 @@ def _selectable(states: dict[str, State], configuration: frozenset[str], transit
 
 def _step_name(transition: Transition, descriptor: str) -> str:
     if transition.delay is not None:
-        return f"after {_format_seconds(transition.delay)}"
+        return f"after {format_delay(transition.delay)}"
     return descriptor
 
 

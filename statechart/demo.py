@@ -24,12 +24,14 @@ from typing import Any, Callable, Sequence
 import attrs
 
 from .clock import VirtualClock
+from .durations import format_duration
 from .errors import LoadError, StatechartError
 from .examples import EXAMPLE_FOLDERS, examples_root
 from .machine import Machine, load
 from .migrate.chain import load_step
 from .migrate.runner import MigrationSummary, migrate
 from .render.graphviz import dot_available, render_dot, render_file, render_migration_dot
+from .text_tables import format_table
 
 __all__ = ["DemoResult", "run_demo", "LIFECYCLES", "demo_root"]
 
@@ -165,27 +167,9 @@ def _fresh_database(folder: Path) -> Path:
     raise FileExistsError(f"{folder} holds too many demo databases")  # pragma: no cover
 
 
-def _human(seconds: float) -> str:
-    seconds = max(0.0, float(seconds))
-    if seconds < 1:
-        return "0s"
-    parts, rest = [], int(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if rest >= size:
-            parts.append(f"{rest // size}{unit}")
-            rest %= size
-    return " ".join(parts[:2])
-
-
 def _table(echo: Echo, headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[int] = ()) -> None:
-    if not rows:
-        echo("    (none)")
-        return
-    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    for row in cells:
-        echo("    " + "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                                for i, (c, w) in enumerate(zip(row, widths))).rstrip())
+    for line in format_table(headers, rows, right=right, indent="    "):
+        echo(line)
 
 
 # -- the population -------------------------------------------------------------------------------------------
@@ -351,9 +335,9 @@ def run_demo(folder: str | Path | None = None, instances: int = 3000, echo: Echo
         ev = metrics.events
         echo(f"    events: {ev.applied} applied, {ev.unhandled} unhandled, {ev.rejected} rejected "
              f"(illegal rate {ev.illegal_rate:.1%}); outbox: {metrics.outbox_unpublished} unpublished")
-        echo(f"    stuck for {_human(metrics.stuck_after)} or more: {metrics.stuck_instances} instance(s)")
+        echo(f"    stuck for {format_duration(metrics.stuck_after)} or more: {metrics.stuck_instances} instance(s)")
         _table(echo, ("machine", "state", "stuck", "longest"),
-               [(s.machine, s.state, s.count, _human(s.max_seconds))
+               [(s.machine, s.state, s.count, format_duration(s.max_seconds))
                 for s in sorted(metrics.stuck, key=lambda s: -s.count)[:6]], right=(2, 3))
 
         # the counts of the migration diagram are the population before the migration

@@ -11,6 +11,8 @@ from typing import Any, Callable
 
 import attrs
 
+from .durations import format_delay
+
 __all__ = [
     "ROOT",
     "StateKind",
@@ -88,20 +90,13 @@ class Transition:
     def label(self) -> str:
         """A short human form: ``EVENT [cond]``, used by traces and diagrams."""
         if self.delay is not None:
-            head = f"after {_format_seconds(self.delay)}"
+            head = f"after {format_delay(self.delay)}"
         elif self.events:
             head = " ".join(self.events)
         else:
             head = "always"
         guard = self.cond_text or self.guard_name
         return f"{head} [{guard}]" if guard else head
-
-
-def _format_seconds(seconds: float) -> str:
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size and (seconds / size) == int(seconds / size):
-            return f"{int(seconds / size)}{unit}"
-    return f"{int(round(seconds * 1000))}ms"
 
 
 @attrs.frozen

@@ -15,6 +15,8 @@ from urllib.parse import quote
 import pytest
 from hypothesis import HealthCheck, settings
 
+from statechart import VirtualClock
+
 # Hypothesis profiles, chosen once for the whole run rather than per test. A loaded 2-core machine
 # makes timing meaningless, so no profile has a deadline. CI is reproducible: derandomized (the same
 # examples every run) and without the example database; on a developer machine examples vary from
@@ -66,6 +68,12 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield f"sqlite:///{tmp_path / 'store.db'}"
     else:
         yield from postgres_schema_url()
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    """A virtual clock at t=1000 for the store tests (a module that needs another start defines its own)."""
+    return VirtualClock(1000.0)
 
 
 @pytest.fixture

@@ -11,20 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from statechart.cli import main
+from machines import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDER = str(ROOT / "machines/order/v2.yaml")
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_validate_prints_one_line_per_good_machine(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "validate", str(ROOT / "machines"))
+    code, out, _ = run_cli(capsys, "validate", str(ROOT / "machines"))
     assert code == 0
     assert f"ok   {ORDER}  (order v2: 17 states, 15 transitions)" in out
 
@@ -32,7 +26,7 @@ def test_validate_prints_one_line_per_good_machine(capsys: pytest.CaptureFixture
 def test_validate_reports_every_problem_and_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "v1.yaml"
     bad.write_text("machine: shop\nversion: 2\nstates:\n  a: {on: {GO: nowhere}}\n")
-    code, out, _ = run(capsys, "validate", str(bad), ORDER)
+    code, out, _ = run_cli(capsys, "validate", str(bad), ORDER)
     assert code == 1
     assert f"FAIL {bad}" in out
     assert f"{bad}:2:10: version 2 disagrees with the file name 'v1.yaml'" in out
@@ -41,13 +35,13 @@ def test_validate_reports_every_problem_and_exits_1(tmp_path: Path, capsys: pyte
 
 
 def test_validate_of_a_missing_path_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "validate", "no/such/folder")
+    code, _, err = run_cli(capsys, "validate", "no/such/folder")
     assert code == 2
     assert "does not exist" in err
 
 
 def test_run_json_has_configuration_data_done_and_steps(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "run", ORDER, "--event", 'ADD={"price": 5}', "-e", "CHECKOUT", "-e", "AUTHORIZED",
+    code, out, _ = run_cli(capsys, "run", ORDER, "--event", 'ADD={"price": 5}', "-e", "CHECKOUT", "-e", "AUTHORIZED",
                        "-e", "PACKED", "--fast-forward", "--json")
     assert code == 0
     document = json.loads(out)
@@ -61,22 +55,22 @@ def test_run_json_has_configuration_data_done_and_steps(capsys: pytest.CaptureFi
 
 
 def test_run_with_data_overrides_initial_data(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "run", ORDER, "--data", '{"total": 7}', "-e", "CHECKOUT", "--json")
+    code, out, _ = run_cli(capsys, "run", ORDER, "--data", '{"total": 7}', "-e", "CHECKOUT", "--json")
     assert code == 0
     assert json.loads(out)["configuration"] == ["authorizing", "payment"]
 
 
 def test_run_bad_event_json_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "run", ORDER, "-e", 'ADD={"price"')
+    code, _, err = run_cli(capsys, "run", ORDER, "-e", 'ADD={"price"')
     assert code == 2
     assert "the data of event 'ADD' is not valid JSON" in err
 
 
 def test_run_strict_unhandled_event_fails_with_a_message(capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "run", ORDER, "--strict", "-e", "PAY")
+    code, _, err = run_cli(capsys, "run", ORDER, "--strict", "-e", "PAY")
     assert code == 1
     assert "error: event 'PAY' is not handled in configuration {cart}" in err
-    code, _, err = run(capsys, "run", ORDER, "--strict", "-e", "CHEKOUT")
+    code, _, err = run_cli(capsys, "run", ORDER, "--strict", "-e", "CHEKOUT")
     assert code == 1
     assert "did you mean 'CHECKOUT'?" in err
 
@@ -136,15 +130,15 @@ def test_run_says_that_piped_input_needs_the_interactive_flag() -> None:
 
 
 def test_run_events_accept_name_equals_json_and_name_blank_json(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(capsys, "run", ORDER, "-e", 'ADD={"price": 3}', "-e", 'ADD {"price": 4}', "--json")
+    code, out, _ = run_cli(capsys, "run", ORDER, "-e", 'ADD={"price": 3}', "-e", 'ADD {"price": 4}', "--json")
     assert code == 0
     assert json.loads(out)["data"]["total"] == 7
-    code, _, err = run(capsys, "run", ORDER, "-e", "ADD=")
+    code, _, err = run_cli(capsys, "run", ORDER, "-e", "ADD=")
     assert code == 2 and "nothing after '='" in err
 
 
 def test_help_of_every_command_has_an_example(capsys: pytest.CaptureFixture[str]) -> None:
     for command in ("validate", "run"):
-        code, out, _ = run(capsys, command, "--help")
+        code, out, _ = run_cli(capsys, command, "--help")
         assert code == 0
         assert "Example:" in out

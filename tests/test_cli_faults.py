@@ -11,9 +11,10 @@ from typing import Any, Iterator
 import pytest
 
 from statechart import Store, VirtualClock
-from statechart.cli import main
 from statechart.cli import store as cli_store
 from statechart.errors import ConnectionLostError
+
+from machines import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,12 +48,6 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def one_line_error(code: int, err: str, expected: str) -> None:
     assert code == 1
     assert "Traceback" not in err
@@ -75,7 +70,7 @@ BAD_STORES = [
                                                                enumerate(BAD_STORES)])
 def test_every_store_command_reports_a_bad_store_in_one_line(project: Path, capsys: pytest.CaptureFixture[str],
                                                              argv: list[str], url: str, expected: str) -> None:
-    code, out, err = run(capsys, *argv, "--store", url)
+    code, out, err = run_cli(capsys, *argv, "--store", url)
     one_line_error(code, err, expected)
     assert (project / "notes.db").read_text().startswith("these are notes")
 
@@ -96,7 +91,7 @@ def test_every_store_command_reports_a_bad_store_in_one_line(project: Path, caps
 ])
 def test_huge_or_negative_numbers_are_usage_errors_not_tracebacks(project: Path, capsys: pytest.CaptureFixture[str],
                                                                   argv: list[str]) -> None:
-    code, out, err = run(capsys, *argv, "--store", "sqlite:///app.db")
+    code, out, err = run_cli(capsys, *argv, "--store", "sqlite:///app.db")
     assert code == 2 and out == ""
     assert "Traceback" not in err and "is not in the range" in err
 
@@ -121,10 +116,10 @@ def stored(project: Path, store_url: str) -> Iterator[str]:
 ])
 def test_bad_inputs_give_the_same_one_line_error_on_both_backends(stored: str, capsys: pytest.CaptureFixture[str],
                                                                    argv: list[str], expected: str) -> None:
-    code, out, err = run(capsys, *argv, "--store", stored)
+    code, out, err = run_cli(capsys, *argv, "--store", stored)
     one_line_error(code, err, expected)
     assert len(err) < 300
-    code, out, _ = run(capsys, "instances", "show", "d1", "--json", "--store", stored)
+    code, out, _ = run_cli(capsys, "instances", "show", "d1", "--json", "--store", stored)
     assert code == 0 and '"revision": 1' in out  # nothing was written
 
 
@@ -155,7 +150,7 @@ def test_the_worker_reports_a_transient_failure_and_carries_on(project: Path, ca
 
     monkeypatch.setattr(Store, "fire_due", fire_due)
     monkeypatch.setattr(cli_store, "_sleep", sleep)
-    code, out, err = run(capsys, "worker", "--store", url, "--poll", "10ms")
+    code, out, err = run_cli(capsys, "worker", "--store", url, "--poll", "10ms")
     assert code == 0 and "Traceback" not in err
     assert err.startswith("warning: connection to the database lost [57P01]: terminating connection due "
                           "to administrator command; retrying may help; trying again in 10ms\n")
@@ -169,7 +164,7 @@ def test_the_worker_once_exits_1_on_a_transient_failure(project: Path, capsys: p
         raise ConnectionLostError("server closed the connection unexpectedly")
 
     monkeypatch.setattr(Store, "fire_due", fire_due)
-    code, out, err = run(capsys, "worker", "--once", "--store", "sqlite:///app.db")
+    code, out, err = run_cli(capsys, "worker", "--once", "--store", "sqlite:///app.db")
     one_line_error(code, err, "connection to the database lost: server closed the connection")
 
 
@@ -194,7 +189,7 @@ def test_the_worker_command_carries_on_after_its_connection_is_terminated(
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(Store, "_attempt", attempt)
-    code, out, err = run(capsys, "worker", "--once", "--store", postgres_url)
+    code, out, err = run_cli(capsys, "worker", "--once", "--store", postgres_url)
     assert code == 0 and "Traceback" not in err
     assert sorted(line.split(" on ")[1].split(":")[0] for line in out.splitlines()) == [f"n{i}" for i in range(5)]
     assert err == "5 timer(s) fired\n"
@@ -208,5 +203,5 @@ def test_a_corrupt_sqlite_store_is_one_line(project: Path, capsys: pytest.Captur
         store.create_many("delivery", [{"order_id": "o" * 500}] * 300, version=1)
         store.backend.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     corrupt(project / "app.db")
-    code, out, err = run(capsys, "instances", "list", "--limit", "1000", "--store", "sqlite:///app.db")
+    code, out, err = run_cli(capsys, "instances", "list", "--limit", "1000", "--store", "sqlite:///app.db")
     one_line_error(code, err, "database file is corrupt (restore it from a backup) on app.db [SQLITE_CORRUPT]")

@@ -16,17 +16,12 @@ from typing import Any
 
 import pytest
 
-from statechart.cli import main
 from statechart.cli.serve import is_loopback
+
+from machines import run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 MACHINES = str(ROOT / "machines")
-
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
 
 
 class FakeServer:
@@ -59,14 +54,14 @@ def fake_server(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 def test_without_flask_serve_names_the_extra_in_one_line(monkeypatch: pytest.MonkeyPatch,
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setitem(sys.modules, "flask", None)  # import flask -> ImportError
-    code, out, err = run(capsys, "serve", MACHINES)
+    code, out, err = run_cli(capsys, "serve", MACHINES)
     assert code == 1 and out == ""
     assert err.strip() == "Error: statechart serve needs Flask: pip install 'statechart[serve]'"
 
 
 def test_serve_binds_loopback_by_default_and_says_where(fake_server: list[dict[str, Any]],
                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "serve", MACHINES)
+    code, out, err = run_cli(capsys, "serve", MACHINES)
     assert code == 0 and FakeServer.served
     assert fake_server[0]["host"] == "127.0.0.1" and fake_server[0]["port"] == 8765
     assert "open http://127.0.0.1:8765/" in out and "warning" not in err
@@ -74,7 +69,7 @@ def test_serve_binds_loopback_by_default_and_says_where(fake_server: list[dict[s
 
 def test_a_non_loopback_host_is_warned_about(fake_server: list[dict[str, Any]],
                                              capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "serve", MACHINES, "--host", "0.0.0.0")
+    code, _, err = run_cli(capsys, "serve", MACHINES, "--host", "0.0.0.0")
     assert code == 0 and fake_server[0]["host"] == "0.0.0.0"
     assert "warning: listening on 0.0.0.0, not loopback" in err and "no login" in err
 
@@ -88,22 +83,22 @@ def test_is_loopback(host: str, loopback: bool) -> None:
 
 def test_user_errors_exit_without_a_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("flask")
-    code, _, err = run(capsys, "serve", str(tmp_path / "nope"))
+    code, _, err = run_cli(capsys, "serve", str(tmp_path / "nope"))
     assert code == 1 and "no such folder" in err and "Traceback" not in err
-    code, _, err = run(capsys, "serve", str(tmp_path))
+    code, _, err = run_cli(capsys, "serve", str(tmp_path))
     assert code == 1 and "no machine files" in err
-    code, _, err = run(capsys, "serve", MACHINES, "--allow-send")
+    code, _, err = run_cli(capsys, "serve", MACHINES, "--allow-send")
     assert code == 2 and "--allow-send writes to a store: give it with --store URL" in err
     missing = tmp_path / "missing.db"
-    code, _, err = run(capsys, "serve", MACHINES, "--store", f"sqlite:///{missing}")
+    code, _, err = run_cli(capsys, "serve", MACHINES, "--store", f"sqlite:///{missing}")
     assert code == 1 and "no SQLite store at" in err and "never creates one" in err
     assert not missing.exists()
     empty = tmp_path / "empty.db"
     sqlite3.connect(empty).close()
-    code, _, err = run(capsys, "serve", MACHINES, "--store", f"sqlite:///{empty}")
+    code, _, err = run_cli(capsys, "serve", MACHINES, "--store", f"sqlite:///{empty}")
     assert code == 1 and "holds no statechart store" in err
     assert sqlite3.connect(empty).execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
-    code, _, err = run(capsys, "serve", MACHINES, "--store", "mysql://x")
+    code, _, err = run_cli(capsys, "serve", MACHINES, "--store", "mysql://x")
     assert code == 1 and "unsupported store URL" in err
 
 
@@ -112,7 +107,7 @@ def test_an_empty_postgresql_database_is_not_turned_into_a_store(postgres_url: s
     pytest.importorskip("flask")
     import psycopg
 
-    code, _, err = run(capsys, "serve", MACHINES, "--store", postgres_url)
+    code, _, err = run_cli(capsys, "serve", MACHINES, "--store", postgres_url)
     assert code == 1 and "holds no statechart store" in err
     with psycopg.connect(postgres_url) as connection:
         tables = connection.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = "
@@ -128,7 +123,7 @@ def test_a_port_in_use_is_reported(tmp_path: Path, capsys: pytest.CaptureFixture
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        code, _, err = run(capsys, "serve", MACHINES, "--port", str(port))
+        code, _, err = run_cli(capsys, "serve", MACHINES, "--port", str(port))
     assert code == 1 and f"cannot listen on 127.0.0.1:{port}" in err and "--port" in err
 
 

@@ -13,27 +13,7 @@ import statechart
 from statechart import Store, VirtualClock
 from statechart.cli import main
 
-TICKET = """\
-machine: ticket
-version: 1
-initial: open
-states:
-  open:
-    on:
-      ASSIGN: assigned
-      CLOSE: closed
-  assigned:
-    on:
-      COMMENT: {actions: [{emit: {event: commented, data: {by: "event.data['by']"}}}]}
-      RESOLVE: review
-  review:
-    type: parallel
-    states:
-      qa: {initial: testing, states: {testing: {on: {PASS: passed}}, passed: {type: final}}}
-      docs: {initial: writing, states: {writing: {on: {WRITTEN: written}}, written: {type: final}}}
-    on_done: closed
-  closed: {type: final}
-"""
+from machines import TICKET
 
 REMINDER = """\
 machine: reminder

@@ -10,35 +10,7 @@ import statechart
 from statechart import Store, VirtualClock
 from statechart.store.metrics import EventCounts, Population, StateTime, StuckState, TransitionCount
 
-TICKET = """
-machine: ticket
-version: {version}
-initial: open
-states:
-  open:
-    on:
-      ASSIGN: assigned
-      CLOSE: closed
-  assigned:
-    on:
-      COMMENT: {{actions: [{{emit: {{event: commented, data: {{by: "event.data['by']"}}}}}}]}}
-      RESOLVE: review
-  review:
-    type: parallel
-    states:
-      qa:
-        initial: testing
-        states:
-          testing: {{on: {{PASS: passed}}}}
-          passed: {{type: final}}
-      docs:
-        initial: writing
-        states:
-          writing: {{on: {{WRITTEN: written}}}}
-          written: {{type: final}}
-    on_done: closed
-  closed: {{type: final}}
-"""
+from machines import machine, ticket_text
 
 LAMP = """
 machine: lamp
@@ -53,12 +25,7 @@ NOW = 5000.0
 
 
 def ticket(version: int = 1) -> statechart.Machine:
-    return statechart.loads(TICKET.format(version=version), f"machines/ticket/v{version}.yaml")
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(1000.0)
+    return machine(ticket_text(version))
 
 
 @pytest.fixture

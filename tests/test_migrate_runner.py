@@ -44,11 +44,6 @@ DELIVERY_V3 = {"submitted": {"offered"}, "preparing": {"preparing"}, "dispatchin
 
 
 @pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(1000.0)
-
-
-@pytest.fixture
 def store(store_url: str, clock: VirtualClock) -> Iterator[Store]:
     with Store.open(store_url, clock=clock) as opened:
         opened.register(ROOT / "machines")

@@ -8,36 +8,14 @@ import time
 
 import pytest
 
-import statechart
 from statechart import Store, VirtualClock
 from statechart.store.outbox import Outbox, OutboxEvent
 
-PINGER = """
-machine: pinger
-version: 1
-initial: idle
-states:
-  idle:
-    on:
-      PING: {actions: [{emit: {event: pinged, data: {n: "event.data['n']"}}}]}
-      TWICE: {actions: [{emit: first}, {emit: second}]}
-"""
-
-
-def open_store(url: str, clock: VirtualClock) -> Store:
-    store = Store.open(url, clock=clock)
-    store.register(statechart.loads(PINGER, "machines/pinger/v1.yaml"))
-    return store
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(1000.0)
-
+from machines import PINGER, open_store
 
 @pytest.fixture
 def store(store_url: str, clock: VirtualClock):  # type: ignore[no-untyped-def]
-    with open_store(store_url, clock) as opened:
+    with open_store(store_url, clock, PINGER) as opened:
         opened.create("pinger", id="a")
         opened.create("pinger", id="b")
         yield opened
@@ -219,7 +197,7 @@ def test_relay_rejects_an_unknown_error_policy(store: Store) -> None:
 
 def test_two_relays_never_hold_the_same_event_at_once_on_postgresql(postgres_url: str) -> None:
     clock = VirtualClock(1000.0)
-    with open_store(postgres_url, clock) as store:
+    with open_store(postgres_url, clock, PINGER) as store:
         store.create("pinger", id="a")
         for n in range(60):
             ping(store, "a", n)
@@ -243,7 +221,7 @@ def test_two_relays_never_hold_the_same_event_at_once_on_postgresql(postgres_url
                 in_flight.discard(event.id)
 
         try:
-            with open_store(postgres_url, clock) as own:
+            with open_store(postgres_url, clock, PINGER) as own:
                 start.wait()
                 own.outbox.relay(handler, batch=3, poll_interval=0.01, max_idle_polls=3)
         except BaseException as error:  # noqa: BLE001 - reported by the main thread
@@ -257,5 +235,5 @@ def test_two_relays_never_hold_the_same_event_at_once_on_postgresql(postgres_url
     assert errors == []
     assert overlaps == []
     assert sorted(event_id for _, event_id in deliveries) == ids
-    with open_store(postgres_url, clock) as store:
+    with open_store(postgres_url, clock, PINGER) as store:
         assert store.outbox.count(published=False) == 0

@@ -8,30 +8,12 @@ from pathlib import Path
 
 import pytest
 
-import statechart
 from statechart import Store, VirtualClock
 from statechart.cli import main
 
-PINGER = """\
-machine: pinger
-version: 1
-initial: idle
-states:
-  idle:
-    on:
-      PING: {actions: [{emit: {event: pinged, data: {n: "event.data['n']"}}}]}
-"""
+from machines import PINGER, open_store, rows
+
 DAY = 86400.0
-
-
-def rows(store: Store, sql: str) -> list[tuple]:
-    return [tuple(r) for r in store.backend.execute(sql).fetchall()]
-
-
-def open_store(url: str, clock: VirtualClock) -> Store:
-    store = Store.open(url, clock=clock)
-    store.register(statechart.loads(PINGER, "machines/pinger/v1.yaml"))
-    return store
 
 
 def history(store: Store, clock: VirtualClock) -> None:
@@ -51,7 +33,7 @@ def history(store: Store, clock: VirtualClock) -> None:
 
 def test_prune_deletes_old_rows_in_batches_and_keeps_recent_and_unpublished_ones(store_url: str) -> None:
     clock = VirtualClock(0.0)
-    with open_store(store_url, clock) as store:
+    with open_store(store_url, clock, PINGER) as store:
         history(store, clock)
         counts = store.prune(audit_older_than=90 * DAY, outbox_published_older_than=7 * DAY,
                              idempotency_older_than=7 * DAY, batch_size=2)
@@ -70,7 +52,7 @@ def test_prune_deletes_old_rows_in_batches_and_keeps_recent_and_unpublished_ones
 
 def test_prune_touches_only_the_tables_it_is_asked_about(store_url: str) -> None:
     clock = VirtualClock(0.0)
-    with open_store(store_url, clock) as store:
+    with open_store(store_url, clock, PINGER) as store:
         history(store, clock)
         clock.advance(1)
         assert store.prune(outbox_published_older_than=0).to_dict() == {"audit": 0, "outbox": 4, "idempotency": 0}
@@ -79,7 +61,7 @@ def test_prune_touches_only_the_tables_it_is_asked_about(store_url: str) -> None
 
 
 def test_prune_refuses_negative_ages_and_empty_batches(store_url: str) -> None:
-    with open_store(store_url, VirtualClock(0.0)) as store:
+    with open_store(store_url, VirtualClock(0.0), PINGER) as store:
         with pytest.raises(ValueError, match="age of audit rows to prune must be seconds >= 0"):
             store.prune(audit_older_than=-1)
         with pytest.raises(ValueError, match="batch_size must be at least 1"):
@@ -88,7 +70,7 @@ def test_prune_refuses_negative_ages_and_empty_batches(store_url: str) -> None:
 
 def test_store_prune_cli(store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     clock = VirtualClock(time.time() - 100 * DAY)
-    with open_store(store_url, clock) as store:
+    with open_store(store_url, clock, PINGER) as store:
         history(store, clock)  # "new" is from now, "old" from 100 days ago
     options = ["--store", store_url, "--machines", str(tmp_path / "none")]
     code = main(["store", "prune", "--audit-older-than", "90d", "--outbox-published-older-than", "7d",

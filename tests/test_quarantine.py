@@ -13,11 +13,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import statechart
 from statechart import CorruptInstanceError, PayloadError, Store, VirtualClock
 from statechart.cli import main
 from statechart.store.outbox import OutboxEvent
 from statechart.store.quarantine import MAX_BACKOFF, backoff
+
+from machines import open_store, rows
 
 MULT = """\
 machine: mult
@@ -40,21 +41,6 @@ states:
 """
 
 
-def rows(store: Store, sql: str, params: tuple = ()) -> list[tuple]:
-    return [tuple(r) for r in store.backend.execute(sql, params).fetchall()]
-
-
-def open_store(url: str, clock: VirtualClock, **options: object) -> Store:
-    store = Store.open(url, clock=clock, **options)
-    store.register(statechart.loads(MULT, "machines/mult/v1.yaml"))
-    return store
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(1000.0)
-
-
 def poisoned(store: Store, clock: VirtualClock) -> None:
     """'bad' loops without settling when its timer fires (it is first in due order); 'good1', 'good2' do not."""
     for instance_id, n in (("bad", 1e308), ("good1", 2), ("good2", 3)):
@@ -71,7 +57,7 @@ def test_backoff_doubles_from_the_base_and_is_capped() -> None:
 
 def test_a_poison_timer_is_retried_with_backoff_then_parked_while_the_others_fire(store_url: str,
                                                                                  clock: VirtualClock) -> None:
-    with open_store(store_url, clock, max_attempts=3, retry_backoff=10) as store:
+    with open_store(store_url, clock, MULT, max_attempts=3, retry_backoff=10) as store:
         poisoned(store, clock)
         receipts = store.fire_due()
         assert [(r.instance_id, r.outcome) for r in receipts] == [
@@ -109,7 +95,7 @@ def test_a_poison_timer_is_retried_with_backoff_then_parked_while_the_others_fir
 
 def test_retry_after_a_repair_fires_the_parked_timer_and_forgets_the_failure(store_url: str,
                                                                              clock: VirtualClock) -> None:
-    with open_store(store_url, clock, max_attempts=1) as store:
+    with open_store(store_url, clock, MULT, max_attempts=1) as store:
         poisoned(store, clock)
         store.fire_due()
         assert store.failures(parked=True)[0].instance_id == "bad"
@@ -122,7 +108,7 @@ def test_retry_after_a_repair_fires_the_parked_timer_and_forgets_the_failure(sto
 
 
 def test_a_timer_that_succeeds_after_a_failure_clears_it(store_url: str, clock: VirtualClock) -> None:
-    with open_store(store_url, clock, retry_backoff=5) as store:
+    with open_store(store_url, clock, MULT, retry_backoff=5) as store:
         poisoned(store, clock)
         store.fire_due()
         store.backend.execute("UPDATE statechart_instances SET data = ? WHERE id = 'bad'", ('{"n": 5}',))
@@ -133,7 +119,7 @@ def test_a_timer_that_succeeds_after_a_failure_clears_it(store_url: str, clock: 
 
 def test_a_corrupt_row_is_reported_by_id_and_never_stops_a_listing_a_count_or_the_worker(
         store_url: str, clock: VirtualClock) -> None:
-    with open_store(store_url, clock, max_attempts=2, retry_backoff=0) as store:
+    with open_store(store_url, clock, MULT, max_attempts=2, retry_backoff=0) as store:
         for instance_id in ("a", "b", "c"):
             store.create("mult", id=instance_id)
             store.send(instance_id, "SET", {"n": 1})
@@ -160,7 +146,7 @@ def test_a_corrupt_row_is_reported_by_id_and_never_stops_a_listing_a_count_or_th
 
 
 def test_a_corrupt_row_with_a_wrong_shape_is_reported_too(store_url: str, clock: VirtualClock) -> None:
-    with open_store(store_url, clock) as store:
+    with open_store(store_url, clock, MULT) as store:
         store.create("mult", id="a")
         store.backend.execute("UPDATE statechart_instances SET pending = '[[1]]', history = '[]' WHERE id = 'a'")
         with pytest.raises(CorruptInstanceError, match="'a' cannot be decoded"):
@@ -171,7 +157,7 @@ def test_values_no_database_can_store_are_refused_as_payload_errors(store_url: s
     deep: object = 1
     for _ in range(10_000):
         deep = [deep]
-    with open_store(store_url, clock) as store:
+    with open_store(store_url, clock, MULT) as store:
         store.create("mult", id="a")
         for value in (deep, "\ud800", 10 ** 5000, float("inf")):
             with pytest.raises(PayloadError):
@@ -190,7 +176,7 @@ def machines(tmp_path: Path) -> Path:
 
 def test_the_worker_cli_parks_a_poison_timer_exits_0_and_lists_it(store_url: str, machines: Path,
                                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    with open_store(store_url, VirtualClock(time.time() - 60)) as store:
+    with open_store(store_url, VirtualClock(time.time() - 60), MULT) as store:
         for instance_id, n in (("bad", 1e308), ("good", 2)):
             store.create("mult", id=instance_id)
             store.send(instance_id, "SET", {"n": n})
@@ -227,7 +213,7 @@ def test_the_worker_cli_parks_a_poison_timer_exits_0_and_lists_it(store_url: str
 
 def test_instances_list_cli_reports_a_corrupt_row_on_stderr_and_lists_the_rest(
         store_url: str, machines: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    with open_store(store_url, VirtualClock(time.time())) as store:
+    with open_store(store_url, VirtualClock(time.time()), MULT) as store:
         for instance_id in ("a", "b", "c"):
             store.create("mult", id=instance_id)
         store.backend.execute("UPDATE statechart_instances SET configuration = 'oops' WHERE id = 'b'")
@@ -243,7 +229,7 @@ def test_instances_list_cli_reports_a_corrupt_row_on_stderr_and_lists_the_rest(
 def test_two_relays_one_of_them_slow_deliver_each_instances_events_in_commit_order(store_url: str) -> None:
     clock = VirtualClock(1000.0)
     instances, per_instance = 6, 12
-    with open_store(store_url, clock) as store:
+    with open_store(store_url, clock, MULT) as store:
         for i in range(instances):
             store.create("mult", id=f"i{i}")
         for n in range(per_instance):  # interleaved: i0#0, i1#0, ..., i0#1, ...
@@ -264,7 +250,7 @@ def test_two_relays_one_of_them_slow_deliver_each_instances_events_in_commit_ord
                 by_relay[name] += 1
 
         try:
-            with open_store(store_url, clock) as own:
+            with open_store(store_url, clock, MULT) as own:
                 if not delay:  # the fast relay starts while the slow one is inside its first batch
                     assert slow_holds_a_batch.wait(10)
                 own.outbox.relay(publish, batch=4, poll_interval=0.005, max_idle_polls=20)
@@ -279,14 +265,14 @@ def test_two_relays_one_of_them_slow_deliver_each_instances_events_in_commit_ord
     assert errors == []
     assert dict(arrived) == {f"i{i}": list(range(per_instance)) for i in range(instances)}
     assert by_relay["slow"] > 0 and by_relay["fast"] > 0, dict(by_relay)  # both took part
-    with open_store(store_url, clock) as store:
+    with open_store(store_url, clock, MULT) as store:
         assert store.outbox.count(published=False) == 0
         assert rows(store, "SELECT COUNT(*) FROM statechart_outbox_claims") == [(0,)]
 
 
 def test_a_relay_in_quarantine_mode_parks_a_failing_instance_keeps_its_order_and_serves_the_others(
         store_url: str, clock: VirtualClock) -> None:
-    with open_store(store_url, clock, max_attempts=2, retry_backoff=10) as store:
+    with open_store(store_url, clock, MULT, max_attempts=2, retry_backoff=10) as store:
         for instance_id in ("a", "b"):
             store.create("mult", id=instance_id)
         for n in range(3):
@@ -325,7 +311,7 @@ def test_a_relay_in_quarantine_mode_parks_a_failing_instance_keeps_its_order_and
 
 def test_a_relay_whose_claim_expired_is_skipped_no_more(store_url: str, clock: VirtualClock) -> None:
     """A relay that died left its claim: the instance's events wait out the lease, then flow."""
-    with open_store(store_url, clock) as store:
+    with open_store(store_url, clock, MULT) as store:
         store.create("mult", id="a")
         store.send("a", "PING", {"n": 1})
         store.backend.execute("INSERT INTO statechart_outbox_claims (instance_id, token, expires_at) "
@@ -351,7 +337,7 @@ def test_a_store_written_by_schema_version_2_is_upgraded_to_3_in_place(store_url
         backend.execute("INSERT INTO statechart_outbox (instance_id, machine, event, data, created_at) "
                         "VALUES ('i1', 'mult', 'kept', 'null', 1.0)")
     backend.close()
-    with open_store(store_url, VirtualClock(5.0)) as store:
+    with open_store(store_url, VirtualClock(5.0), MULT) as store:
         assert store.schema_version() == SCHEMA_VERSION == 3
         assert rows(store, "SELECT COUNT(*) FROM statechart_failures") == [(0,)]
         seen: list[str] = []
@@ -361,7 +347,7 @@ def test_a_store_written_by_schema_version_2_is_upgraded_to_3_in_place(store_url
 
 def test_a_parked_instance_with_a_long_backlog_does_not_starve_the_instances_behind_it(
         store_url: str, clock: VirtualClock) -> None:
-    with open_store(store_url, clock, max_attempts=1) as store:
+    with open_store(store_url, clock, MULT, max_attempts=1) as store:
         for instance_id in ("a", "b"):
             store.create("mult", id=instance_id)
         for n in range(30):  # far more than a relay looks at in one round
@@ -392,7 +378,7 @@ def test_backoff_never_shrinks_with_more_attempts_and_never_exceeds_the_cap(atte
 def test_workers_sharing_a_store_fire_every_healthy_timer_once_and_park_the_poison_one(store_url: str) -> None:
     clock = VirtualClock(1000.0)
     count = 40
-    with open_store(store_url, clock) as store:
+    with open_store(store_url, clock, MULT) as store:
         store.create_many("mult", [{}] * count, ids=[f"h{n:02}" for n in range(count)])
         for n in range(count):
             store.send(f"h{n:02}", "SET", {"n": n})
@@ -403,7 +389,7 @@ def test_workers_sharing_a_store_fire_every_healthy_timer_once_and_park_the_pois
 
     def work() -> None:
         try:
-            with open_store(store_url, clock, max_attempts=3, retry_backoff=0) as mine:
+            with open_store(store_url, clock, MULT, max_attempts=3, retry_backoff=0) as mine:
                 mine.run_worker(poll_interval=0.01, batch=10, max_idle_polls=3)
         except BaseException as error:  # noqa: BLE001 - reported below
             errors.append(error)
@@ -414,7 +400,7 @@ def test_workers_sharing_a_store_fire_every_healthy_timer_once_and_park_the_pois
     for thread in threads:
         thread.join()
     assert errors == []
-    with open_store(store_url, clock) as check:
+    with open_store(store_url, clock, MULT) as check:
         fired = rows(check, "SELECT instance_id, COUNT(*) FROM statechart_audit WHERE outcome = 'applied' "
                             "AND event = 'after.0.waiting' GROUP BY instance_id")
         assert sorted(fired) == [(f"h{n:02}", 1) for n in range(count)]
@@ -427,7 +413,7 @@ def test_workers_sharing_a_store_fire_every_healthy_timer_once_and_park_the_pois
 
 def test_a_relay_forgets_an_instances_failure_once_its_events_go_through(store_url: str,
                                                                          clock: VirtualClock) -> None:
-    with open_store(store_url, clock, retry_backoff=10) as store:
+    with open_store(store_url, clock, MULT, retry_backoff=10) as store:
         store.create("mult", id="a")
         store.send("a", "PING", {"n": 0})
         attempts: list[int] = []

@@ -12,11 +12,12 @@ import graphviz
 import pytest
 
 import statechart
-from statechart.cli import main
 from statechart.migrate.chain import load_chain, load_step
 from statechart.model import ROOT, StateKind
 from statechart.render import render_dot, render_mermaid, render_migration_dot
 from statechart.render import graphviz as render_graphviz
+
+from machines import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 ORDER = REPO / "machines/order/v2.yaml"
@@ -347,15 +348,9 @@ def test_mermaid_shows_actions_only_when_asked(order: statechart.Machine) -> Non
 
 
 # -- the command line -------------------------------------------------------------------------------------
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
 def test_cli_renders_svg_dot_and_mermaid(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for name in ("o.svg", "o.dot", "o.mmd", "o.png"):
-        code, out, _ = run(capsys, "render", str(ORDER), "-o", str(tmp_path / name))
+        code, out, _ = run_cli(capsys, "render", str(ORDER), "-o", str(tmp_path / name))
         assert (code, out) == (0, f"wrote {tmp_path / name}\n")
     assert ">authorizing</text>" in (tmp_path / "o.svg").read_text()
     assert (tmp_path / "o.dot").read_text().startswith("digraph order {")
@@ -365,7 +360,7 @@ def test_cli_renders_svg_dot_and_mermaid(tmp_path: Path, capsys: pytest.CaptureF
 
 def test_cli_no_actions_focus_and_depth(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "f.dot"
-    code, _, _ = run(capsys, "render", str(ORDER), "-o", str(out), "--no-actions", "--focus", "fulfillment",
+    code, _, _ = run_cli(capsys, "render", str(ORDER), "-o", str(out), "--no-actions", "--focus", "fulfillment",
                      "--depth", "1")
     assert code == 0
     dot = Dot(out.read_text())
@@ -377,7 +372,7 @@ def test_cli_highlights_a_snapshot(order: statechart.Machine, tmp_path: Path,
     instance = order.start()
     instance.send("ADD", {"price": 7})
     (tmp_path / "snap.json").write_text(instance.snapshot().to_json())
-    code, _, _ = run(capsys, "render", str(ORDER), "-o", str(tmp_path / "s.dot"), "--snapshot",
+    code, _, _ = run_cli(capsys, "render", str(ORDER), "-o", str(tmp_path / "s.dot"), "--snapshot",
                      str(tmp_path / "snap.json"))
     assert code == 0
     dot = Dot((tmp_path / "s.dot").read_text())
@@ -396,14 +391,14 @@ def test_cli_highlights_a_stored_instance_and_draws_counts(tmp_path: Path, capsy
     store.send("o0", "ADD", {"price": 5})
     store.send("o0", "CHECKOUT")
     store.close()
-    code, _, err = run(capsys, "render", str(ORDER), "-o", "i.dot", "--instance", "o0", "--store", url)
+    code, _, err = run_cli(capsys, "render", str(ORDER), "-o", "i.dot", "--instance", "o0", "--store", url)
     assert (code, err) == (0, "")
     dot = Dot(Path("i.dot").read_text())
     assert dot.nodes["authorizing"]["attrs"]["fillcolor"] == render_graphviz.ACTIVE_FILL
     revision = statechart.Store.open(url).load("o0").revision
     assert dot.graph["label"] == f"order v2 \u2014 instance o0, revision {revision}"
     assert "send TIMEOUT  in 30m" in dot.nodes["__timers__"]["attrs"]["label"]  # authorizing's pending timer
-    code, _, _ = run(capsys, "render", str(ORDER), "-o", "c.dot", "--counts", "--store", url)
+    code, _, _ = run_cli(capsys, "render", str(ORDER), "-o", "c.dot", "--counts", "--store", url)
     assert code == 0
     dot = Dot(Path("c.dot").read_text())
     assert dot.nodes["cart"]["attrs"]["label"].startswith("cart (2)")
@@ -415,28 +410,28 @@ def test_cli_render_migration_from_the_project_folders(tmp_path: Path, capsys: p
     shutil.copytree(REPO / "machines", tmp_path / "machines")
     shutil.copytree(REPO / "migrations", tmp_path / "migrations")
     monkeypatch.chdir(tmp_path)
-    code, out, _ = run(capsys, "render-migration", "delivery", "1", "2", "-o", "m.svg")
+    code, out, _ = run_cli(capsys, "render-migration", "delivery", "1", "2", "-o", "m.svg")
     assert (code, out) == (0, "wrote m.svg\n")
     assert ">offered</text>" in Path("m.svg").read_text()
-    code, _, err = run(capsys, "render-migration", "delivery", "1", "3", "-o", "m.svg")
+    code, _, err = run_cli(capsys, "render-migration", "delivery", "1", "3", "-o", "m.svg")
     assert code == 2 and "a step goes from one version to the next: 1 2" in err
 
 
 def test_cli_rejects_an_unknown_output_format(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "render", str(ORDER), "-o", str(tmp_path / "o.txt"))
+    code, _, err = run_cli(capsys, "render", str(ORDER), "-o", str(tmp_path / "o.txt"))
     assert code == 2 and "the output must end in .svg, .png, .pdf, .dot or .mmd" in err
 
 
 def test_without_dot_svg_fails_with_the_install_hint_but_dot_and_mermaid_work(
         tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(render_graphviz.shutil, "which", lambda name: None)
-    code, out, err = run(capsys, "render", str(ORDER), "-o", str(tmp_path / "o.svg"))
+    code, out, err = run_cli(capsys, "render", str(ORDER), "-o", str(tmp_path / "o.svg"))
     assert (code, out) == (1, "")
     assert err.startswith("error: ")
     assert "install Graphviz (apt-get install graphviz / brew install graphviz)" in err
     assert not (tmp_path / "o.svg").exists()
     for name in ("o.dot", "o.mmd"):
-        assert run(capsys, "render", str(ORDER), "-o", str(tmp_path / name))[0] == 0
+        assert run_cli(capsys, "render", str(ORDER), "-o", str(tmp_path / name))[0] == 0
 
 
 def test_a_missing_executable_reported_by_graphviz_gives_the_same_hint(

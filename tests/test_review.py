@@ -15,7 +15,6 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import statechart
-from statechart.cli import main
 from statechart.migrate.arrows import step_arrows
 from statechart.migrate.chain import load_step
 from statechart.migrate.risk import RISKS, classify_changes
@@ -24,6 +23,7 @@ from statechart.render.review import RISK_COLOURS, build_review, change_marks, r
 from statechart.store import Store
 
 from browser import chromium
+from machines import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 DELIVERY = REPO / "machines/delivery"
@@ -195,12 +195,6 @@ def test_machine_text_is_escaped_on_the_page(tmp_path: Path) -> None:
 
 
 # -- the CLI ----------------------------------------------------------------------------------------------
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def _populate(store: Store) -> dict[str, int]:
     """Delivery v2 instances spread over its states; returns how many are where."""
     plans = {"offered": [], "preparing": ["RESTAURANT_ACCEPTED"], "courier_assigned":
@@ -228,7 +222,7 @@ def test_cli_review_counts_the_stored_instances_on_each_arrow(store_url: str, tm
     finally:
         store.close()
     out_file = tmp_path / "review.html"
-    code, out, err = run(capsys, "review", "delivery", "--from", "2", "--store", store_url, "-o", str(out_file),
+    code, out, err = run_cli(capsys, "review", "delivery", "--from", "2", "--store", store_url, "-o", str(out_file),
                          "--machines", str(REPO / "machines"), "--migrations", str(REPO / "migrations"),
                          "--walks", "10")
     assert (code, err) == (0, "")
@@ -250,7 +244,7 @@ def test_cli_user_errors_are_one_line_without_a_traceback(argv: list[str], messa
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
-    code, out, err = run(capsys, "review", "delivery", "-o", str(tmp_path / "r.html"), *argv)
+    code, out, err = run_cli(capsys, "review", "delivery", "-o", str(tmp_path / "r.html"), *argv)
     assert code == 1 and "Traceback" not in err
     assert message.replace("{tmp}", str(tmp_path)) in err
     assert not (tmp_path / "r.html").exists()
@@ -259,7 +253,7 @@ def test_cli_user_errors_are_one_line_without_a_traceback(argv: list[str], messa
 def test_cli_review_refuses_a_step_that_skips_a_version(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
-    code, _, err = run(capsys, "review", "delivery", "--from", "1", "--to", "3", "-o", str(tmp_path / "r.html"))
+    code, _, err = run_cli(capsys, "review", "delivery", "--from", "1", "--to", "3", "-o", str(tmp_path / "r.html"))
     assert code == 2 and "--from 1 --to 2" in err
 
 

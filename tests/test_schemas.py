@@ -35,6 +35,7 @@ from statechart.errors import LoadError, Problem
 from statechart.expressions import RESERVED_NAMES, SAFE_BUILTINS
 from statechart.model import StateKind
 from statechart.yaml_loader import parse_yaml
+from machines import plain
 from strategies import ROOT as CHART_ROOT
 from strategies import Chart, charts
 
@@ -47,15 +48,6 @@ SCXML_PROCESSOR = "http://www.w3.org/TR/scxml/#SCXMLEventProcessor"
 
 
 # --------------------------------------------------------------------------- YAML and the compiler
-
-
-def plain(value: Any) -> Any:
-    """Located containers -> plain dicts and lists, as JSON Schema validators expect."""
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
 
 
 def load_yaml(text: str) -> Any:

@@ -24,6 +24,7 @@ from statechart.machine import loads_scxml
 from statechart.scxml_export import export_scxml
 from statechart.scxml_import import SCXML_NS, STATECHART_NS, document_to_yaml, scxml_to_document, scxml_to_yaml
 from statechart.yaml_loader import parse_yaml
+from machines import plain
 from strategies import Chart, charts, operations
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,14 +39,6 @@ HEAD = (f'<scxml xmlns="{SCXML_NS}" xmlns:sc="{STATECHART_NS}" version="1.0" dat
 
 def scxml(body: str, attributes: str = "") -> str:
     return f"{HEAD}{attributes}>\n{body}\n</scxml>\n"
-
-
-def plain(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {key: plain(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [plain(item) for item in value]
-    return value
 
 
 def document(text: str, file: str = "t.scxml") -> dict[str, Any]:

@@ -28,6 +28,8 @@ from statechart import (
 from statechart.store.backends import open_backend
 from statechart.store.schema import SCHEMA_VERSION
 
+from machines import machine, rows
+
 TICKET_V1 = """\
 machine: ticket
 version: 1
@@ -109,26 +111,11 @@ states:
 """
 
 
-def machine(text: str) -> statechart.Machine:
-    name = text.split("machine: ", 1)[1].split("\n", 1)[0]
-    version = text.split("version: ", 1)[1].split("\n", 1)[0]
-    return statechart.loads(text, f"machines/{name}/v{version}.yaml")
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(1000.0)
-
-
 @pytest.fixture
 def store(store_url: str, clock: VirtualClock) -> Iterator[Store]:
     with Store.open(store_url, clock=clock) as opened:
         opened.register(machine(TICKET_V1), machine(TICKET_V2), machine(PAIR), machine(ALARM))
         yield opened
-
-
-def rows(store: Store, sql: str, params: tuple = ()) -> list[tuple]:
-    return [tuple(row) for row in store.backend.execute(sql, params).fetchall()]
 
 
 def outbox(store: Store, instance_id: str) -> list[tuple[str, Any]]:

@@ -19,6 +19,8 @@ import statechart
 from statechart import ConcurrencyError, Store, VirtualClock
 from statechart.store.backends import RetryableError, open_backend
 
+from machines import rows
+
 MACHINE = """\
 machine: counter
 version: 1
@@ -66,10 +68,6 @@ CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
 
 def counter_machine() -> statechart.Machine:
     return statechart.loads(MACHINE, "machines/counter/v1.yaml")
-
-
-def rows(store: Store, sql: str, params: tuple = ()) -> list[tuple]:
-    return [tuple(row) for row in store.backend.execute(sql, params).fetchall()]
 
 
 def everything(store: Store) -> dict[str, list[tuple]]:

@@ -20,6 +20,8 @@ import statechart
 from statechart import Store
 from statechart.model import ROOT
 
+from machines import rows
+
 MACHINE = """\
 machine: crashy
 version: 1
@@ -90,10 +92,6 @@ ROUNDS = 6
 # The child imports the same statechart as these tests, wherever it is installed or checked out.
 CHILD_ENV = {**os.environ, "PYTHONPATH": os.pathsep.join(
     [str(Path(statechart.__file__).resolve().parents[1]), *filter(None, [os.environ.get("PYTHONPATH")])])}
-
-
-def rows(store: Store, sql: str, params: tuple = ()) -> list[tuple]:
-    return [tuple(row) for row in store.backend.execute(sql, params).fetchall()]
 
 
 def check_every_instance(store: Store, context: str) -> int:

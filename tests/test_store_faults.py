@@ -19,7 +19,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import statechart
 from statechart import Store, VirtualClock
 from statechart.errors import (
     ConcurrencyError,
@@ -41,6 +40,7 @@ from statechart.store.faults import postgres_error, retrying, sqlite_error
 from statechart.store.inputs import MAX_ID_LENGTH, MAX_LIMIT
 
 from conftest import POSTGRES_URL
+from machines import machine
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -64,16 +64,6 @@ states:
   sleeping: {after: {1s: awake}}
   awake: {type: final}
 """
-
-
-def machine(text: str) -> statechart.Machine:
-    name = text.split("machine: ", 1)[1].split("\n", 1)[0]
-    return statechart.loads(text, f"machines/{name}/v1.yaml")
-
-
-@pytest.fixture
-def clock() -> VirtualClock:
-    return VirtualClock(1000.0)
 
 
 @pytest.fixture

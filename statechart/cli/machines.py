@@ -13,11 +13,11 @@ from typing import Any, Iterable
 import click
 
 from .loading import allow_python_option, read_only_policy, src_options
+from .options import parse_json_option
 from ..clock import VirtualClock
 from ..durations import parse_duration
 from ..errors import LoadError, StatechartError
 from ..instance import Instance, SendResult
-from ..json_text import JSONTextError, parse_json_text
 from ..machine import Machine, load
 from ..quoting import quote_repr
 
@@ -75,13 +75,6 @@ def validate_command(paths: tuple[str, ...], allow_python: bool) -> None:
         raise click.exceptions.Exit(1)
 
 
-def _parse_json(text: str, what: str) -> Any:
-    try:
-        return parse_json_text(text)
-    except JSONTextError as error:
-        raise click.BadParameter(f"{what} is not valid JSON: {error.message} (at character {error.position})") from None
-
-
 def _parse_event(text: str) -> tuple[str, Any]:
     """``NAME``, ``NAME=JSON`` or ``NAME JSON``: one syntax for ``--event``, the prompt and stdin."""
     match = _EVENT_LINE.fullmatch(text.strip())
@@ -90,7 +83,7 @@ def _parse_event(text: str) -> tuple[str, Any]:
     name, separator, payload = match.groups()
     if separator and not payload:
         raise click.BadParameter(f"{quote_repr(text)}: nothing after '=': write NAME or NAME=JSON")
-    return name, _parse_json(payload, f"the data of event {quote_repr(name)}") if payload else None
+    return name, parse_json_option(payload, what=f"the data of event {quote_repr(name)}") if payload else None
 
 
 def _step_document(result: SendResult, label: str) -> dict[str, Any]:
@@ -158,7 +151,7 @@ def run_command(file: str, data_text: str | None, events: tuple[str, ...], fast_
       statechart run machines/order/v2.yaml -e ADD='{"price": 5}' -e CHECKOUT -e AUTHORIZED --json
       statechart run machines/order/v2.yaml          # interactive on a terminal
     """
-    data = _parse_json(data_text, "--data") if data_text else None
+    data = parse_json_option(data_text, what="--data") if data_text else None
     if data is not None and not isinstance(data, dict):
         raise click.BadParameter("--data must be a JSON object")
     parsed = [_parse_event(e) for e in events]

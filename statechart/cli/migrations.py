@@ -14,14 +14,12 @@ import re
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import click
-from click.core import ParameterSource
 
 from .loading import allow_python_option, read_only_policy
-from ..errors import LoadError
-from ..machine import Machine, load
+from .machine_files import explicit_folder, load_machine_file, machine_versions, machines_option, migrations_option
 from ..migrate.chain import TODO, MigrationError, Step, load_chain
 from ..migrate.check import DEFAULT_LIMIT, check_step, random_walk_check
 from ..migrate.diff import diff_machines, rename_candidates
@@ -32,7 +30,6 @@ from .store import dump, opened, table, store_options
 
 __all__ = ["makemigration_command", "migrations_group", "diff_command", "migrate_command"]
 
-VERSION_FILE = re.compile(r"^v(\d+)\.ya?ml$")
 #: How many failure reasons and dry-run changes a summary prints (``--json`` has them all).
 SHOWN = 10
 
@@ -45,47 +42,8 @@ def _is_terminal(stream: TextIO) -> bool:
         return False
 
 
-def migrations_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--migrations", "migrations_dir", default="migrations", show_default=True, metavar="DIR",
-                        help="Folder of migrations/<name>/v<N>_to_v<N+1>.py steps.")(command)
-
-
-def machines_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option("--machines", "machines_dir", default="machines", show_default=True, metavar="DIR",
-                        help="Folder of machines/<name>/v<N>.yaml files.")(command)
-
-
-def _explicit_folder(name: str, value: str) -> None:
-    """A folder given on the command line must exist (the defaults may be absent)."""
-    context = click.get_current_context()
-    if context.get_parameter_source(name) is not ParameterSource.DEFAULT and not Path(value).is_dir():
-        raise click.BadParameter(f"{value!r} is not a folder", param_hint=f"'--{name.removesuffix('_dir')}'")
-
-
-def _versions(machines_dir: str, name: str) -> dict[int, Path]:
-    """Every ``machines/<name>/v<N>.yaml`` by version."""
-    _explicit_folder("machines_dir", machines_dir)
-    folder = Path(machines_dir) / name
-    found = {int(m.group(1)): p for p in sorted(folder.glob("v*.y*ml")) if (m := VERSION_FILE.match(p.name))}
-    if not found:
-        known = sorted(p.name for p in Path(machines_dir).glob("*") if p.is_dir())
-        raise MigrationError(f"no machine {name!r} in {machines_dir}/ (no {folder}/v<N>.yaml files"
-                             + (f"; machines there: {', '.join(known)})" if known else ")"))
-    return dict(sorted(found.items()))
-
-
-def _load(path: Path, python: str = "project") -> Machine:
-    try:
-        return load(path, python=python)
-    except LoadError as error:
-        click.echo(click.style("FAIL ", fg="red", bold=True) + f"{path} does not load:", err=True)
-        for problem in error.problems:
-            click.echo(f"  {problem}", err=True)
-        raise click.exceptions.Exit(1) from None
-
-
 def _chain(name: str, migrations_dir: str) -> list[Step]:
-    _explicit_folder("migrations_dir", migrations_dir)
+    explicit_folder("migrations_dir", migrations_dir)
     return load_chain(name, migrations_dir)
 
 
@@ -106,7 +64,7 @@ def diff_command(old_file: str, new_file: str, as_json: bool, allow_python: bool
       statechart diff machines/delivery/v2.yaml machines/delivery/v3.yaml
     """
     policy = read_only_policy(allow_python)
-    old, new = _load(Path(old_file), policy), _load(Path(new_file), policy)
+    old, new = load_machine_file(Path(old_file), policy), load_machine_file(Path(new_file), policy)
     difference = diff_machines(old, new)
     renames = rename_candidates(old, new)
     if as_json:
@@ -150,7 +108,7 @@ def makemigration_command(name: str, force: bool, machines_dir: str, migrations_
     Example:
       statechart makemigration delivery        # writes migrations/delivery/v2_to_v3.py
     """
-    versions = _versions(machines_dir, name)
+    versions = machine_versions(machines_dir, name)
     if len(versions) < 2:
         raise MigrationError(f"{name} has one version (v{next(iter(versions))}): add "
                              f"{Path(machines_dir) / name}/v{next(iter(versions)) + 1}.yaml first")
@@ -162,7 +120,7 @@ def makemigration_command(name: str, force: bool, machines_dir: str, migrations_
     if target.exists() and not force:
         raise MigrationError(f"{target} exists; review and edit it, or pass --force to write a new draft over it")
     policy = read_only_policy(allow_python)
-    old, new = _load(versions[previous], policy), _load(versions[newest], policy)
+    old, new = load_machine_file(versions[previous], policy), load_machine_file(versions[newest], policy)
     text = skeleton(old, new)
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(text, encoding="utf-8")
@@ -244,7 +202,7 @@ def migrations_check_command(name: str, walks: int, limit: int, seed: int, as_js
       statechart migrations check delivery
       statechart migrations check delivery --walks 1000 --json
     """
-    versions = _versions(machines_dir, name)
+    versions = machine_versions(machines_dir, name)
     chain = _chain(name, migrations_dir)
     problems: list[str] = []
     have = {s.from_version for s in chain}
@@ -260,7 +218,7 @@ def migrations_check_command(name: str, walks: int, limit: int, seed: int, as_js
             problems.append(f"{step.path}: cannot be checked, {Path(machines_dir) / name}/v{missing[0]}.yaml "
                             f"is missing")
             continue
-        old, new = _load(versions[step.from_version]), _load(versions[step.to_version])
+        old, new = load_machine_file(versions[step.from_version]), load_machine_file(versions[step.to_version])
         report = check_step(step, old, new, limit=limit, seed=seed)
         walk_problems = random_walk_check(step, old, new, walks=walks, seed=seed) if walks else []
         reports.append((step, report, walk_problems))
@@ -325,7 +283,7 @@ def migrations_status_command(name: str, check_current: bool, as_json: bool, sto
       statechart migrations status delivery
       statechart migrations status delivery --check     # in a deploy pipeline
     """
-    _explicit_folder("migrations_dir", migrations_dir)
+    explicit_folder("migrations_dir", migrations_dir)
     with opened(store_url, machines_dir) as store:
         found = status(store, name, migrations_dir)
     latest, behind = found["latest"], found["behind"]
@@ -428,7 +386,7 @@ def migrate_command(name: str, to_version: int | None, batch_size: int, max_rate
       statechart migrate delivery --dry-run
       statechart migrate delivery --batch-size 500 --max-rate 2000 --store postgresql://app@db/app
     """
-    _explicit_folder("migrations_dir", migrations_dir)
+    explicit_folder("migrations_dir", migrations_dir)
     with opened(store_url, machines_dir) as store:
         if to_version is not None:
             store.machine(name, to_version)  # an unknown target fails here, naming what is registered

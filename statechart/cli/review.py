@@ -14,7 +14,7 @@ import click
 from ..migrate.chain import MigrationError, load_step
 from ..model import ROOT, StateKind
 from .output import write_output
-from .migrations import _load, _versions, machines_option, migrations_option
+from .machine_files import load_machine_file, machine_versions, machines_option, migrations_option
 
 __all__ = ["review_command"]
 
@@ -61,7 +61,7 @@ def review_command(name: str, from_version: int | None, to_version: int | None, 
 
     if not output.lower().endswith((".html", ".htm")):
         raise click.BadParameter(f"{output!r}: the review page is HTML; name it REVIEW.html", param_hint="'-o'")
-    versions = _versions(machines_dir, name)
+    versions = machine_versions(machines_dir, name)
     if to_version is None:
         to_version = from_version + 1 if from_version is not None else max(versions)
     if from_version is None:
@@ -77,7 +77,7 @@ def review_command(name: str, from_version: int | None, to_version: int | None, 
     if not step_file.is_file():
         raise MigrationError(f"no migration step {step_file}: write it (`statechart makemigration {name}` "
                              "drafts it), then review")
-    old, new = _load(versions[from_version]), _load(versions[to_version])
+    old, new = load_machine_file(versions[from_version]), load_machine_file(versions[to_version])
     step = load_step(step_file, name)
     counts = None
     if store_url:

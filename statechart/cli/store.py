@@ -17,12 +17,13 @@ from typing import Any, Callable, Iterator, Sequence
 import click
 from click.core import ParameterSource
 
-from ..json_text import JSONTextError, parse_json_text
-from ..durations import parse_duration
+from ..durations import format_duration, parse_duration
 from ..errors import CorruptInstanceError, DatabaseError, StoreError
 from ..store import Receipt, Store, StoredInstance
 from ..store.core import DEFAULT_MAX_ATTEMPTS, DEFAULT_RETRY_BACKOFF
 from ..store.inputs import MAX_LIMIT, MAX_VERSION
+from ..text_tables import format_table
+from .options import json_object_option, parse_json_option
 
 __all__ = ["instances_group", "send_command", "worker_command", "outbox_group", "metrics_command",
            "store_group", "DEFAULT_STORE"]
@@ -80,30 +81,8 @@ def opened(store_url: str, machines_dir: str, *, register: bool = True, strict: 
 
 
 # -- formatting -------------------------------------------------------------------------------------------
-def _parse_json(text: str, option: str) -> Any:
-    try:
-        return parse_json_text(text)
-    except JSONTextError as error:
-        raise click.BadParameter(f"not valid JSON: {error.message} (at character {error.position})",
-                                 param_hint=f"'{option}'") from None
-
-
 def dump(document: Any) -> None:
     click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
-
-
-def _human(seconds: float) -> str:
-    """``2h 5m``, ``45s``, ``3d 4h``: the two largest units."""
-    seconds = max(0.0, float(seconds))
-    if seconds < 1:
-        return f"{seconds * 1000:.0f}ms" if seconds else "0s"
-    parts = []
-    rest = int(seconds)
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if rest >= size:
-            parts.append(f"{rest // size}{unit}")
-            rest %= size
-    return " ".join(parts[:2])
 
 
 def _timestamp(moment: float) -> str:
@@ -114,21 +93,13 @@ def _timestamp(moment: float) -> str:
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], *, right: Sequence[int] = (),
-           indent: str = "  ") -> None:
-    """Plain aligned columns; ``right``: indexes of right-aligned (numeric) columns."""
-    if not rows:
-        click.echo(f"{indent}(none)")
-        return
-    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-
-    def line(row: list[str]) -> str:
-        return indent + "  ".join(c.rjust(w) if i in right else c.ljust(w)
-                                  for i, (c, w) in enumerate(zip(row, widths))).rstrip()
-
-    click.echo(click.style(line(cells[0]), bold=True))
-    for row in cells[1:]:
-        click.echo(line(row))
+          indent: str = "  ") -> None:
+    """Echo plain aligned columns with a bold header; ``right``: indexes of right-aligned (numeric) columns."""
+    lines = format_table(headers, rows, right=right, indent=indent)
+    if rows:
+        lines[0] = click.style(lines[0], bold=True)
+    for line in lines:
+        click.echo(line)
 
 
 def _heading(text: str) -> None:
@@ -156,15 +127,6 @@ def _instance_document(store: Store, stored: StoredInstance) -> dict[str, Any]:
         "pending_timers": [{"id": p.id, "event": p.event, "data": p.data, "due": p.due}
                            for p in sorted(stored.pending_sends, key=lambda p: (p.due, p.seq))],
     }
-
-
-def _json_object(text: str | None, option: str) -> dict[str, Any] | None:
-    if text is None:
-        return None
-    data = _parse_json(text, option)
-    if not isinstance(data, dict):
-        raise click.BadParameter(f"must be a JSON object, not {type(data).__name__}", param_hint=f"'{option}'")
-    return data
 
 
 # -- instances --------------------------------------------------------------------------------------------
@@ -216,7 +178,7 @@ def instances_list_command(machine: str | None, version: int | None, state: str 
             return
         table(("ID", "KIND", "ITEM", "ATTEMPTS", "STATUS", "ERROR"),
                [(f.instance_id, f.kind, f.item, f.attempts,
-                 "parked" if f.parked else ("retry in " + _human(f.next_attempt_at - now)
+                 "parked" if f.parked else ("retry in " + format_duration(f.next_attempt_at - now)
                                             if f.next_attempt_at > now else "retry due"),
                  f.error if len(f.error) <= 120 else f.error[:117] + "...") for f in failures],
                right=(3,), indent="")
@@ -237,7 +199,7 @@ def instances_list_command(machine: str | None, version: int | None, state: str 
         now = store.clock.now()
         table(("ID", "MACHINE", "STATE", "REVISION", "UPDATED"),
                [(i.id, f"{i.machine} v{i.version}", ", ".join(_leaves(store, i)) + (" (done)" if i.done else ""),
-                 i.revision, f"{_human(now - i.updated_at)} ago") for i in unique], right=(3,), indent="")
+                 i.revision, f"{format_duration(now - i.updated_at)} ago") for i in unique], right=(3,), indent="")
 
 
 @instances_group.command("show")
@@ -266,7 +228,7 @@ def instances_show_command(instance_id: str, audit_rows: int, as_json: bool, sto
         click.echo(click.style(stored.id, bold=True) + f"  {stored.machine} v{stored.version}, revision "
                    f"{stored.revision}" + (click.style("  (done)", fg="green") if stored.done else ""))
         entered = [stored.state_entered.get(s) for s in leaves]
-        since = f"  (for {_human(now - min(e for e in entered if e is not None))})" if any(
+        since = f"  (for {format_duration(now - min(e for e in entered if e is not None))})" if any(
             e is not None for e in entered) else ""
         rows = [("state", ", ".join(leaves) + since),
                 ("config", ", ".join(sorted(stored.configuration))),
@@ -277,7 +239,7 @@ def instances_show_command(instance_id: str, audit_rows: int, as_json: bool, sto
             click.echo(f"  {label:<9} {value}")
         click.echo(click.style("timers", bold=True))
         pending = sorted(stored.pending_sends, key=lambda p: (p.due, p.seq))
-        when = [f"{_timestamp(p.due)} ({'in ' + _human(p.due - now) if p.due > now else 'due'})" for p in pending]
+        when = [f"{_timestamp(p.due)} ({'in ' + format_duration(p.due - now) if p.due > now else 'due'})" for p in pending]
         table(("EVENT", "ID", "DUE"), [(p.event, p.id, w) for p, w in zip(pending, when)])
         click.echo(click.style("audit", bold=True) + (f" (latest {len(latest)} of {len(audit)})"
                                                        if len(latest) < len(audit) else ""))
@@ -326,7 +288,7 @@ def instances_create_command(machine: str, instance_id: str | None, data_text: s
     Example:
       statechart instances create order --id order-1 --data '{"total": 0}' --actor ops
     """
-    data = _json_object(data_text, "--data")
+    data = json_object_option(data_text, "--data")
     with opened(store_url, machines_dir) as store:
         stored = store.create(machine, data, id=instance_id, version=version, actor=actor)
         if as_json:
@@ -371,7 +333,7 @@ def send_command(instance_id: str, event: str, data_text: str | None, idempotenc
       statechart send order-1 ADD --data '{"price": 5}' --key req-42 --actor api
       statechart instances send order-1 CHECKOUT --json
     """
-    data = _parse_json(data_text, "--data") if data_text is not None else None
+    data = parse_json_option(data_text, option="--data") if data_text is not None else None
     with opened(store_url, machines_dir, strict=strict) as store:
         receipt = store.send(instance_id, event, data, idempotency_key=idempotency_key, actor=actor)
     if as_json:
@@ -433,7 +395,7 @@ def worker_command(poll: float, batch: int, once: bool, max_attempts: int, retry
                 except DatabaseError as error:
                     if once or not (error.retryable or error.commit_unknown):
                         raise
-                    click.echo(f"warning: {error}; trying again in {_human(poll)}", err=True)
+                    click.echo(f"warning: {error}; trying again in {format_duration(poll)}", err=True)
                     _sleep(poll)
                     continue
                 for receipt in receipts:
@@ -496,7 +458,7 @@ def outbox_list_command(limit: int, after_id: int | None, as_json: bool, store_u
         return
     table(("ID", "INSTANCE", "MACHINE", "EVENT", "DATA", "WAITING"),
            [(e.id, e.instance_id, e.machine, e.event, json.dumps(e.data, ensure_ascii=False),
-             _human(now - e.created_at)) for e in events], right=(0,), indent="")
+             format_duration(now - e.created_at)) for e in events], right=(0,), indent="")
 
 
 @outbox_group.command("publish")
@@ -535,7 +497,7 @@ def outbox_lag_command(as_json: bool, store_url: str, machines_dir: str) -> None
     if as_json:
         dump({"lag_seconds": lag, "unpublished": waiting})
     else:
-        click.echo(f"lag {_human(lag)} ({lag:.3f}s), {waiting} unpublished")
+        click.echo(f"lag {format_duration(lag)} ({lag:.3f}s), {waiting} unpublished")
 
 
 # -- store maintenance ----------------------------------------------------------------------------------
@@ -581,7 +543,7 @@ def store_prune_command(audit_older_than: float | None, outbox_published_older_t
     for name, age in (("audit", audit_older_than), ("outbox", outbox_published_older_than),
                       ("idempotency", idempotency_older_than)):
         if age is not None:
-            click.echo(f"{name}: {getattr(counts, name)} row(s) older than {_human(age)} deleted")
+            click.echo(f"{name}: {getattr(counts, name)} row(s) older than {format_duration(age)} deleted")
 
 
 # -- metrics ----------------------------------------------------------------------------------------------
@@ -613,7 +575,7 @@ def metrics_command(machine: str | None, window: float | None, stuck_after: floa
     table(("MACHINE", "VERSION", "INSTANCES", "ACTIVE", "DONE"),
            [(p.machine, p.version, p.instances, p.active, p.done) for p in metrics.instances], right=(1, 2, 3, 4))
     events = metrics.events
-    heading(f"events ({'last ' + _human(window) if window else 'all time'})")
+    heading(f"events ({'last ' + format_duration(window) if window else 'all time'})")
     rate = f", {metrics.events_per_second:.3g}/s" if metrics.events_per_second is not None else ""
     click.echo(f"  {events.total} events{rate}: {events.applied} applied, {events.unhandled} unhandled, "
                f"{events.rejected} rejected; illegal rate {events.illegal_rate:.1%}")
@@ -622,13 +584,13 @@ def metrics_command(machine: str | None, window: float | None, stuck_after: floa
            [(t.machine, t.from_states, t.to_states, t.count) for t in metrics.transitions], right=(3,))
     heading("time in state")
     table(("MACHINE", "STATE", "INSTANCES", "MEAN", "MAX"),
-           [(t.machine, t.state, t.count, _human(t.mean_seconds), _human(t.max_seconds))
+           [(t.machine, t.state, t.count, format_duration(t.mean_seconds), format_duration(t.max_seconds))
             for t in metrics.time_in_state], right=(2,))
-    heading(f"stuck (in a non-final state for {_human(stuck_after)} or more): {metrics.stuck_instances} instance(s)")
+    heading(f"stuck (in a non-final state for {format_duration(stuck_after)} or more): {metrics.stuck_instances} instance(s)")
     table(("MACHINE", "STATE", "INSTANCES", "LONGEST", "OLDEST"),
-           [(s.machine, s.state, s.count, _human(s.max_seconds), ", ".join(s.oldest)) for s in metrics.stuck],
+           [(s.machine, s.state, s.count, format_duration(s.max_seconds), ", ".join(s.oldest)) for s in metrics.stuck],
            right=(2,))
     heading("outbox")
-    click.echo(f"  {metrics.outbox_unpublished} unpublished, lag {_human(metrics.outbox_lag)}")
+    click.echo(f"  {metrics.outbox_unpublished} unpublished, lag {format_duration(metrics.outbox_lag)}")
     heading(f"failures (quarantined work): {metrics.parked} parked")
     table(("KIND", "FAILING", "PARKED"), [(f.kind, f.failing, f.parked) for f in metrics.failures], right=(1, 2))

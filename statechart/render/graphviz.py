@@ -27,6 +27,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import attrs
 import graphviz
 
+from ..durations import format_duration
 from ..errors import StatechartError
 from ..model import ROOT, Action, MachineModel, State, StateKind, Transition
 
@@ -178,16 +179,6 @@ def _lines(parts: Iterable[str]) -> str:
 
 def _html(text: str) -> str:
     return html.escape(text, quote=False)
-
-
-def _duration(seconds: float) -> str:
-    """``1h 5m``, ``45s``: the two largest units, for timers in the instance drawing."""
-    rest, parts = int(round(max(0.0, seconds))), []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if rest >= size:
-            parts.append(f"{rest // size}{unit}")
-            rest %= size
-    return " ".join(parts[:2]) or "0s"
 
 
 class _Builder:
@@ -374,7 +365,7 @@ class _Builder:
         for send in sorted(self.pending, key=lambda p: (p.due, p.seq)):
             what = (f"{CLOCK} {after[send.event].label.split(' [')[0]} of {after[send.event].source}"
                     if send.event in after else f"send {send.event}")
-            when = (f"in {_duration(send.due - self.now)}" if self.now is not None and send.due >= self.now
+            when = (f"in {format_duration(send.due - self.now)}" if self.now is not None and send.due >= self.now
                     else "due now" if self.now is not None else f"due at {send.due:g}")
             lines.append(f"{what}  {when}")
         text = "pending timers\\l" + "".join(line.replace("\\", "\\\\") + "\\l" for line in lines or ["(none)"])
