@@ -19,8 +19,8 @@ import attrs
 
 from .backends import Backend
 
-__all__ = ["QuarantineHost", "Failure", "KINDS", "MAX_BACKOFF", "backoff", "record_failure", "clear_failure", "failures",
-           "blocked_clause"]
+__all__ = ["QuarantineHost", "Failure", "KINDS", "MAX_BACKOFF", "backoff", "record_failure", "clear_failure",
+           "failures", "blocked_clause"]
 
 class QuarantineHost(Protocol):
     """What quarantine needs of a store (a ``Store``): its connection and retry policy. A protocol,
