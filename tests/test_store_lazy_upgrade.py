@@ -116,3 +116,9 @@ def test_a_timer_whose_lazy_upgrade_fails_is_quarantined_and_later_parked(store_
     stored = store.load("o5")
     assert (stored.version, stored.configuration) == (1, {"preparing"})
     store.close()
+
+
+def test_the_old_lazy_upgrade_options_are_refused_naming_the_upgrader(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"no longer takes lazy_upgrade= or migrations=.*upgrader=.*ChainUpgrader"):
+        statechart.Store.open(f"sqlite:///{tmp_path / 'a.db'}", lazy_upgrade=True, migrations="migrations")
+    assert not (tmp_path / "a.db").exists()  # refused before anything is opened

@@ -227,6 +227,10 @@ class Store:
         ``busy_timeout`` (SQLite), ``statement_timeout`` and ``lock_timeout`` (PostgreSQL), as
         seconds or a duration such as ``"500ms"``, override the same options of the URL query.
         """
+        removed = sorted({"lazy_upgrade", "migrations"} & set(options))
+        if removed:  # the store no longer knows of migration folders: it sits below statechart.migrate
+            raise TypeError(f"Store.open() no longer takes {' or '.join(n + '=' for n in removed)}; for lazy upgrades pass "
+                            "upgrader=statechart.migrate.upgrader.ChainUpgrader(\"migrations\")")
         backend_names = {name for names in BACKEND_OPTIONS.values() for name in names}
         backend = open_backend(url, **{name: options.pop(name) for name in list(options) if name in backend_names})
         try:
