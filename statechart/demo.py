@@ -306,7 +306,7 @@ def run_demo(folder: str | Path | None = None, instances: int = 3000, echo: Echo
 
     end = float(int(time.time()))
     clock = VirtualClock(end - max(span for _, span in SHARES.values()))
-    store = Store.open(url, clock=clock, migrations=migrations_dir)
+    store = Store.open(url, clock=clock)
     try:
         store.register(*loaded)
         versions: dict[str, list[int]] = {}

@@ -494,7 +494,7 @@ def test_a_keyed_send_whose_commit_was_lost_is_retried_and_applied_once(pg_store
 
 def test_create_whose_connection_dies_mid_transaction_is_written_again_once(pg_store: Store,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    original = pg_store._write_side_rows
+    original = pg_store.write_side_rows
     deaths: list[int] = []
 
     def dying(*args: Any, **kwargs: Any) -> Any:
@@ -503,7 +503,7 @@ def test_create_whose_connection_dies_mid_transaction_is_written_again_once(pg_s
             terminate(pg_store)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(pg_store, "_write_side_rows", dying)
+    monkeypatch.setattr(pg_store, "write_side_rows", dying)
     pg_store.create_many("counter", [{}, {}], ids=["c1", "c2"])
     assert deaths == [1]
     assert [i.id for i in pg_store.list()] == ["c1", "c2"]

@@ -8,13 +8,14 @@ import pytest
 
 import statechart
 from statechart.migrate.chain import MigrationError
+from statechart.migrate.upgrader import ChainUpgrader
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _store(url: str, *, lazy: bool, versions: tuple[int, ...]) -> statechart.Store:
-    store = statechart.Store.open(url, clock=statechart.VirtualClock(1000), lazy_upgrade=lazy,
-                                  migrations=ROOT / "migrations")
+    store = statechart.Store.open(url, clock=statechart.VirtualClock(1000),
+                                  upgrader=ChainUpgrader(ROOT / "migrations") if lazy else None)
     for version in versions:
         store.register(ROOT / f"machines/delivery/v{version}.yaml")
     return store
@@ -83,7 +84,7 @@ def test_a_failing_lazy_upgrade_leaves_the_instance_untouched(store_url: str, tm
     store.create("delivery", {"order_id": "o3"}, id="o3")
     store.send("o3", "RESTAURANT_ACCEPTED")
     store.close()
-    store = statechart.Store.open(store_url, lazy_upgrade=True, migrations=tmp_path / "migrations")
+    store = statechart.Store.open(store_url, upgrader=ChainUpgrader(tmp_path / "migrations"))
     store.register(ROOT / "machines/delivery/v1.yaml", ROOT / "machines/delivery/v2.yaml")
     revision = store.load("o3").revision
     with pytest.raises(MigrationError, match="'preparing' has no entry in STATES"):
@@ -102,7 +103,7 @@ def test_a_timer_whose_lazy_upgrade_fails_is_quarantined_and_later_parked(store_
     store.create("delivery", {"order_id": "o5"}, id="o5")
     store.send("o5", "RESTAURANT_ACCEPTED")  # preparing, with a timer
     store.close()
-    store = statechart.Store.open(store_url, clock=clock, lazy_upgrade=True, migrations=tmp_path / "migrations",
+    store = statechart.Store.open(store_url, clock=clock, upgrader=ChainUpgrader(tmp_path / "migrations"),
                                   max_attempts=2, retry_backoff=1)
     store.register(ROOT / "machines/delivery/v1.yaml", ROOT / "machines/delivery/v2.yaml")
     clock.advance(24 * 3600)
@@ -115,3 +116,9 @@ def test_a_timer_whose_lazy_upgrade_fails_is_quarantined_and_later_parked(store_
     stored = store.load("o5")
     assert (stored.version, stored.configuration) == (1, {"preparing"})
     store.close()
+
+
+def test_the_old_lazy_upgrade_options_are_refused_naming_the_upgrader(tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"no longer takes lazy_upgrade= or migrations=.*upgrader=.*ChainUpgrader"):
+        statechart.Store.open(f"sqlite:///{tmp_path / 'a.db'}", lazy_upgrade=True, migrations="migrations")
+    assert not (tmp_path / "a.db").exists()  # refused before anything is opened

@@ -24,6 +24,7 @@ from ..interpreter import PendingSend
 from ..legality import snapshot_problems
 from ..machine import Machine
 from ..snapshot import Snapshot
+from ..store.core import INSTANCE_COLUMNS, dump_json
 from ..store.faults import retrying
 from ..store.quarantine import clear_failure, record_failure
 from ..store.inputs import check_count, check_id, check_optional_version
@@ -31,10 +32,6 @@ from .apply import migrate_snapshot
 from .chain import MigrationError, Step, load_chain
 
 __all__ = ["MigrationSummary", "migrate", "plan", "status", "upgrade_snapshot"]
-
-_INSTANCE_COLUMNS = ("id, machine, version, definition_hash, configuration, history, data, pending, send_counter, "
-                     "bound, done, session_id, revision, created_at, updated_at, state_entered")
-
 
 @attrs.frozen
 class MigrationSummary:
@@ -157,7 +154,7 @@ def migrate(store: Any, machine: str, to_version: int | None = None, *, migratio
         del failures[known_failures:]  # an attempt that rolled back recorded nothing
         with backend.transaction():
             rows = backend.execute(
-                f"SELECT {_INSTANCE_COLUMNS} FROM statechart_instances WHERE machine = ? AND version < ? AND id > ? "
+                f"SELECT {INSTANCE_COLUMNS} FROM statechart_instances WHERE machine = ? AND version < ? AND id > ? "
                 "AND id NOT IN (SELECT instance_id FROM statechart_migration_failures WHERE run_id = ?) "
                 f"AND id NOT IN ({_PARKED}) ORDER BY id LIMIT ?{lock}",
                 (machine, target, cursor, run_id, True, batch_size)).fetchall()
@@ -323,13 +320,13 @@ def _migrate_batch(store: Any, rows: Sequence[Sequence[Any]], steps: Sequence[St
                             state_deletes)
     if timer_owners:
         backend.executemany("DELETE FROM statechart_timers WHERE instance_id = ?", timer_owners)
-    store._write_side_rows(state_inserts, audits, [], timer_inserts)
+    store.write_side_rows(state_inserts, audits, [], timer_inserts)
     if failed_rows:
         backend.executemany("INSERT INTO statechart_migration_failures (run_id, instance_id, from_version, reason, "
                             "created_at) VALUES (?, ?, ?, ?, ?)", failed_rows)
         for _, instance_id, version, reason, _ in failed_rows:  # quarantine: counted across runs, then parked
             failure = record_failure(store, "migration", instance_id, f"v{version} -> v{target}", reason, now)
-            store._audit_failure(instance_id, f"(migrate v{version}->v{target})", "migrate", failure)
+            store.audit_failure(instance_id, f"(migrate v{version}->v{target})", "migrate", failure)
             failing.add(instance_id)
     return len(updates), len(failed_rows)
 
@@ -342,9 +339,7 @@ _FAULTS = (MigrationError, StatechartError, ValueError, TypeError, KeyError, Ind
 
 def _storable(data: Any) -> str:
     """The data as stored; PayloadError (naming why) when no database could store it."""
-    from ..store.core import _dumps
-
-    return _dumps(data)
+    return dump_json(data)
 
 
 def _reason(error: BaseException, instance_id: str) -> str:
@@ -365,13 +360,13 @@ def _dry_run(store: Any, machine: str, target: int, steps: Sequence[Step], batch
     total = sum(store.count(machine, version=v) for v in range(1, target))
     while True:
         rows = store.backend.execute(
-            f"SELECT {_INSTANCE_COLUMNS} FROM statechart_instances WHERE machine = ? AND version < ? AND id > ? "
+            f"SELECT {INSTANCE_COLUMNS} FROM statechart_instances WHERE machine = ? AND version < ? AND id > ? "
             "ORDER BY id LIMIT ?", (machine, target, cursor, batch_size)).fetchall()
         if not rows:
             break
         for row in rows:
             try:
-                stored = store._stored(row)
+                stored = store.decode_row(row)
                 problems, _ = snapshot_problems(store.machine(stored.machine, stored.version)._legality,
                                                 stored.snapshot)
                 if problems:

@@ -16,7 +16,7 @@ import random
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 import attrs
 
@@ -58,9 +58,14 @@ from .inputs import (
 )
 from .quarantine import Failure, blocked_clause, clear_failure, record_failure
 from .schema import SCHEMA_VERSION, UPGRADES, table_statements
+from .upgrade import Upgrader
+
+if TYPE_CHECKING:  # imported when used: most programs never read the outbox or the metrics
+    from .metrics import Metrics
+    from .outbox import Outbox
 
 __all__ = ["Store", "StoredInstance", "Receipt", "PruneCounts", "DEFAULT_RETRIES", "DEFAULT_MAX_ATTEMPTS",
-           "DEFAULT_RETRY_BACKOFF"]
+           "DEFAULT_RETRY_BACKOFF", "INSTANCE_COLUMNS", "dump_json"]
 
 DEFAULT_RETRIES = 10
 _log = logging.getLogger("statechart.store")
@@ -77,15 +82,18 @@ INSTANCE_FAULTS: tuple[type[BaseException], ...] = (StatechartError, ValueError,
 _WAITED = (DatabaseBusyError, LockNotAvailableError, StatementTimeoutError)
 #: Key of the PostgreSQL advisory lock that serializes schema creation and upgrades.
 _SCHEMA_LOCK = 0x5743_4854  # "SCHT"
-_COLUMNS = ("id, machine, version, definition_hash, configuration, history, data, pending, send_counter, bound, "
-            "done, session_id, revision, created_at, updated_at, state_entered")
+#: The columns of ``statechart_instances`` in the order :meth:`Store.decode_row` reads them.
+INSTANCE_COLUMNS = ("id, machine, version, definition_hash, configuration, history, data, pending, send_counter, "
+                    "bound, done, session_id, revision, created_at, updated_at, state_entered")
 
 
 _log = logging.getLogger("statechart.store")
 _ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
-def _dumps(value: Any) -> str:
+def dump_json(value: Any) -> str:
+    """``value`` as the compact JSON text every JSON column holds; :class:`PayloadError` (naming why)
+    when no database could store it (NaN, a lone surrogate, data nested too deeply)."""
     try:
         text = _ENCODE(value)
         if not text.isascii():
@@ -98,6 +106,9 @@ def _dumps(value: Any) -> str:
         raise PayloadError(f"cannot store {type(value).__name__} value as JSON: it is nested too deeply") from None
     except (TypeError, ValueError) as error:
         raise PayloadError(f"cannot store {type(value).__name__} value as JSON: {error}") from None
+
+
+_dumps = dump_json
 
 
 @functools.lru_cache(maxsize=4096)
@@ -181,8 +192,8 @@ class Store:
     """
 
     def __init__(self, backend: Backend, *, clock: Clock | None = None, retries: int = DEFAULT_RETRIES,
-                 idempotency_retention: float = 7 * 86400, strict: bool = False, lazy_upgrade: bool = False,
-                 migrations: str | Path = "migrations", timer_retry_delay: float = 60.0,
+                 idempotency_retention: float = 7 * 86400, strict: bool = False, upgrader: Upgrader | None = None,
+                 timer_retry_delay: float = 60.0,
                  max_attempts: int = DEFAULT_MAX_ATTEMPTS, retry_backoff: float = DEFAULT_RETRY_BACKOFF) -> None:
         if retries < 1:
             raise ValueError(f"retries must be at least 1 (one attempt), not {retries}")
@@ -195,9 +206,10 @@ class Store:
         self.retries = retries
         self.idempotency_retention = idempotency_retention
         self.strict = strict
-        #: Upgrade an instance below the latest registered version when an event reaches it, through
-        #: the steps in ``migrations/<machine>/`` (the eager alternative is ``statechart migrate``).
-        self.lazy_upgrade = lazy_upgrade
+        #: Upgrades an instance below the latest registered version when an event reaches it (``None``:
+        #: no lazy upgrades). ``statechart.migrate.upgrader.ChainUpgrader("migrations")`` walks the steps
+        #: of ``migrations/<machine>/``; the eager alternative is ``statechart migrate``.
+        self.upgrader = upgrader
         #: How long a timer this process cannot fire (its machine version is not registered here) waits
         #: before it is tried again; it never blocks the timers due after it.
         self.timer_retry_delay = timer_retry_delay
@@ -205,8 +217,6 @@ class Store:
         #: and parked after ``max_attempts`` attempts (see ``store/quarantine.py``).
         self.max_attempts = max_attempts
         self.retry_backoff = retry_backoff
-        self.migrations = Path(migrations)
-        self._chains: dict[str, Any] = {}
         self.machines: dict[tuple[str, int], Machine] = {}
         retrying(self._ensure_schema, self.retries, what=f"opening the store at {self.backend.url}")
 
@@ -217,6 +227,10 @@ class Store:
         ``busy_timeout`` (SQLite), ``statement_timeout`` and ``lock_timeout`` (PostgreSQL), as
         seconds or a duration such as ``"500ms"``, override the same options of the URL query.
         """
+        removed = sorted({"lazy_upgrade", "migrations"} & set(options))
+        if removed:  # the store no longer knows of migration folders: it sits below statechart.migrate
+            raise TypeError(f"Store.open() no longer takes {' or '.join(n + '=' for n in removed)}; for lazy upgrades pass "
+                            "upgrader=statechart.migrate.upgrader.ChainUpgrader(\"migrations\")")
         backend_names = {name for names in BACKEND_OPTIONS.values() for name in names}
         backend = open_backend(url, **{name: options.pop(name) for name in list(options) if name in backend_names})
         try:
@@ -239,13 +253,13 @@ class Store:
         self.close()
 
     @property
-    def outbox(self) -> Any:
+    def outbox(self) -> Outbox:
         """Unpublished emitted events in commit order, marking them published, and a relay loop."""
         from .outbox import Outbox
 
         return Outbox(self)
 
-    def metrics(self, **options: Any) -> Any:
+    def metrics(self, **options: Any) -> Metrics:
         """Lifecycle metrics computed from the store (see ``store/metrics.py``)."""
         from .metrics import lifecycle_metrics
 
@@ -348,7 +362,7 @@ class Store:
                 assert result is not None
                 snapshot = instance.snapshot()
                 entered = {s: now for s in snapshot.configuration}
-                rows.append(self._row(snapshot, instance_id, 1, now, now, entered))
+                rows.append(self.encode_row(snapshot, instance_id, 1, now, now, entered))
                 states.extend(self._state_rows(model, instance_id, snapshot.configuration, entered))
                 audits.extend(self._audit_rows(instance_id, model, 1, result, actor, now, "(start)"))
                 outbox.extend((instance_id, model.name, e.event, _dumps(e.data), now) for e in result.effects)
@@ -360,9 +374,9 @@ class Store:
 
             def write_batch() -> None:
                 with backend.transaction():
-                    backend.executemany(f"INSERT INTO statechart_instances ({_COLUMNS}) VALUES "
+                    backend.executemany(f"INSERT INTO statechart_instances ({INSTANCE_COLUMNS}) VALUES "
                                         f"({', '.join('?' * 16)})", rows)
-                    self._write_side_rows(states, audits, outbox, timers)
+                    self.write_side_rows(states, audits, outbox, timers)
 
             try:  # a transient failure rolled the batch back: write it again
                 retrying(write_batch, self.retries, what="creating instances", backend=backend)
@@ -382,8 +396,11 @@ class Store:
             seen.add(instance_id)
         return None
 
-    def _write_side_rows(self, states: list[tuple], audits: list[tuple], outbox: list[tuple],
-                         timers: list[tuple]) -> None:
+    def write_side_rows(self, states: list[tuple], audits: list[tuple], outbox: list[tuple],
+                        timers: list[tuple]) -> None:
+        """Insert the rows that go with instance rows (state, audit, outbox and timer rows, as tuples
+        in the column order of their tables), inside the caller's transaction; the migration runner
+        writes its batches through this too, so each table has one writer."""
         backend = self.backend
         if states:
             backend.executemany("INSERT INTO statechart_instance_states (instance_id, state, atomic, entered_at) "
@@ -403,11 +420,11 @@ class Store:
     # -- reading ---------------------------------------------------------------------------------------
     def load(self, instance_id: str) -> StoredInstance:
         check_id(instance_id)
-        row = self.backend.execute(f"SELECT {_COLUMNS} FROM statechart_instances WHERE id = ?",
+        row = self.backend.execute(f"SELECT {INSTANCE_COLUMNS} FROM statechart_instances WHERE id = ?",
                                    (instance_id,)).fetchone()
         if row is None:
             raise InstanceNotFoundError(instance_id)
-        return self._stored(row)
+        return self.decode_row(row)
 
     def instance(self, instance_id: str) -> Instance:
         """A live Instance restored from the stored snapshot (changes to it are not stored)."""
@@ -432,13 +449,14 @@ class Store:
         if after is not None:
             where.append("i.id > ?")
             params.append(after)
-        sql = (f"SELECT {', '.join('i.' + c.strip() for c in _COLUMNS.split(','))} FROM statechart_instances i "
+        columns = ", ".join("i." + c.strip() for c in INSTANCE_COLUMNS.split(","))
+        sql = (f"SELECT {columns} FROM statechart_instances i "
                f"{'WHERE ' + ' AND '.join(where) if where else ''} ORDER BY i.id LIMIT ?")
         params.append(limit)
         found = []
         for row in self.backend.execute(sql, params).fetchall():
             try:
-                found.append(self._stored(row))
+                found.append(self.decode_row(row))
             except CorruptInstanceError as error:  # one bad row never hides the others
                 _log.warning("%s", error)
                 if corrupt is not None:
@@ -582,14 +600,14 @@ class Store:
                 replay = self._replay(instance_id, idempotency_key, request_hash)
                 if replay is not None:
                     return replay
-            row = backend.execute(f"SELECT {_COLUMNS} FROM statechart_instances WHERE id = ?"
+            row = backend.execute(f"SELECT {INSTANCE_COLUMNS} FROM statechart_instances WHERE id = ?"
                                   f"{backend.row_lock if lock else ''}", (instance_id,)).fetchone()
             if row is None:
                 raise InstanceNotFoundError(instance_id)
-            stored = self._stored(row)
+            stored = self.decode_row(row)
             migrated_from = None
-            if self.lazy_upgrade:
-                stored, migrated_from = self._upgraded(stored)
+            if self.upgrader is not None:
+                stored, migrated_from = self._upgraded(self.upgrader, stored)
             machine = self.machine(stored.machine, stored.version)
             instance = self._restore(machine, stored)
             now = self.clock.now()
@@ -630,19 +648,14 @@ class Store:
             raise IdempotencyConflictError(instance_id, key)
         return Receipt.from_dict(json.loads(row[1]), replayed=True)
 
-    def _upgraded(self, stored: StoredInstance) -> tuple[StoredInstance, StoredInstance | None]:
-        """Lazy upgrade: an instance below the latest registered version is moved through the same
-        migration steps as the batch runner, inside the transaction of the event that touched it."""
-        from ..migrate.chain import load_chain
-        from ..migrate.runner import upgrade_snapshot
-
+    def _upgraded(self, upgrader: Upgrader, stored: StoredInstance) -> tuple[StoredInstance, StoredInstance | None]:
+        """Lazy upgrade: an instance below the latest registered version is moved by the upgrader
+        (the same migration steps as the batch runner), inside the transaction of the event that
+        touched it."""
         latest = self.machine(stored.machine).version
         if stored.version >= latest:
             return stored, None
-        steps = self._chains.get(stored.machine)
-        if steps is None:
-            steps = self._chains[stored.machine] = load_chain(stored.machine, self.migrations)
-        snapshot = upgrade_snapshot(self, stored.snapshot, steps, latest, stored.id)
+        snapshot = upgrader.upgrade(self, stored.snapshot, latest, stored.id)
         entered = {s: stored.state_entered.get(s, self.clock.now()) for s in snapshot.configuration}
         upgraded = attrs.evolve(stored, version=snapshot.version, configuration=snapshot.configuration,
                                 history=snapshot.history, data=snapshot.data, done=snapshot.done,
@@ -659,7 +672,7 @@ class Store:
         entered_now = {line[6:] for line in result.trace if line.startswith("enter:")} & snapshot.configuration
         state_entered = {s: (now if s in entered_now else stored.state_entered.get(s, now))
                          for s in snapshot.configuration}
-        row = self._row(snapshot, stored.id, revision, stored.created_at, now, state_entered)
+        row = self.encode_row(snapshot, stored.id, revision, stored.created_at, now, state_entered)
         updated = backend.execute(
             "UPDATE statechart_instances SET version = ?, definition_hash = ?, configuration = ?, history = ?, "
             "data = ?, pending = ?, send_counter = ?, bound = ?, done = ?, revision = ?, updated_at = ?, "
@@ -683,7 +696,7 @@ class Store:
             backend.executemany("DELETE FROM statechart_timers WHERE instance_id = ? AND send_id = ? AND seq = ?",
                                 [(stored.id, p.id, p.seq) for p in gone])
         timers = [(stored.id, p.id, p.seq, p.event, p.due) for p in result.scheduled]
-        self._write_side_rows(states, audits, outbox, timers)
+        self.write_side_rows(states, audits, outbox, timers)
         return Receipt(stored.id, result.event, "applied" if result.handled else "unhandled", revision,
                        tuple(sorted(result.configuration_before)), tuple(sorted(result.configuration_after)),
                        result.transitions, tuple({"event": e.event, "data": e.data} for e in result.effects),
@@ -704,7 +717,7 @@ class Store:
              f"v{old.version} -> v{new.version}", now))
         backend.execute("DELETE FROM statechart_instance_states WHERE instance_id = ?", (new.id,))
         backend.execute("DELETE FROM statechart_timers WHERE instance_id = ?", (new.id,))
-        self._write_side_rows(self._state_rows(machine, new.id, new.configuration, new.state_entered), [], [],
+        self.write_side_rows(self._state_rows(machine, new.id, new.configuration, new.state_entered), [], [],
                               [(new.id, p.id, p.seq, p.event, p.due) for p in new.pending_sends])
 
     def _reject(self, stored: StoredInstance, event: str, data: Any, actor: str | None, reason: str,
@@ -719,8 +732,10 @@ class Store:
              configuration, leaves, leaves, actor, "rejected", reason, now))
 
     # -- rows ------------------------------------------------------------------------------------------
-    def _row(self, snapshot: Snapshot, instance_id: str, revision: int, created_at: float, updated_at: float,
-             state_entered: Mapping[str, float]) -> tuple:
+    def encode_row(self, snapshot: Snapshot, instance_id: str, revision: int, created_at: float,
+                   updated_at: float, state_entered: Mapping[str, float]) -> tuple:
+        """The ``statechart_instances`` row of a snapshot, in :data:`INSTANCE_COLUMNS` order
+        (the inverse of :meth:`decode_row`); :class:`PayloadError` when its data cannot be stored."""
         pending = _dumps([[p.id, p.event, p.data, p.due, p.seq, p.internal_id] for p in snapshot.pending_sends]) \
             if snapshot.pending_sends else "[]"
         history = _dumps({k: sorted(v) for k, v in snapshot.history.items()}) if snapshot.history else "{}"
@@ -731,7 +746,7 @@ class Store:
                 snapshot.done, snapshot.session_id or instance_id, revision, created_at, updated_at,
                 _dumps(dict(state_entered)))
 
-    def _stored(self, row: Sequence[Any]) -> StoredInstance:
+    def decode_row(self, row: Sequence[Any]) -> StoredInstance:
         """The instance of one row; :class:`CorruptInstanceError` (naming it) when the row cannot be
         decoded or its fields have the wrong types (rows are data: a hand-edited or corrupted one is
         refused by name, not misread); ``restore`` then checks it against the machine."""
@@ -884,14 +899,14 @@ class Store:
             now = self.clock.now()
             if still_due is not None:  # else another worker fired it (or failed it) meanwhile
                 failure = record_failure(self, "timer", instance_id, f"{event} (send {send_id}#{seq})", reason, now)
-                self._audit_failure(instance_id, event, actor, failure)
+                self.audit_failure(instance_id, event, actor, failure)
             head = backend.execute("SELECT revision, done FROM statechart_instances WHERE id = ?",
                                    (instance_id,)).fetchone()
         _log.warning("timer %s on instance %r failed: %s", event, instance_id, reason)
         revision, done = (int(head[0]), bool(head[1])) if head else (0, False)
         return Receipt(instance_id, event, "failed", revision, (), (), (), (), done)
 
-    def _audit_failure(self, instance_id: str, event: str, actor: str | None, failure: Failure) -> None:
+    def audit_failure(self, instance_id: str, event: str, actor: str | None, failure: Failure) -> None:
         """An audit row (outcome ``failed``) for failed work; read from the raw row, which may be corrupt."""
         head = self.backend.execute("SELECT machine, version, revision, configuration FROM statechart_instances "
                                     "WHERE id = ?", (instance_id,)).fetchone()

@@ -19,19 +19,32 @@ versions; a state of a version not registered with the store counts as non-final
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import attrs
 
+from ..clock import Clock
+from ..machine import Machine
 from ..model import StateKind
+from .backends import Backend
+from .outbox import Outbox
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .core import Store
-
-__all__ = ["lifecycle_metrics", "Metrics", "EventCounts", "TransitionCount", "StateTime", "StuckState",
-           "Population", "FailureCount"]
+__all__ = ["MetricsSource", "lifecycle_metrics", "Metrics", "EventCounts", "TransitionCount", "StateTime",
+           "StuckState", "Population", "FailureCount"]
 
 _START = "(start)"  # the audit label of the creation step, which is not an event
+
+
+class MetricsSource(Protocol):
+    """What the metrics read of a store (a ``Store``). A protocol, not the Store class, so this
+    module sits below ``core`` (which calls it) and imports nothing back from it."""
+
+    backend: Backend
+    clock: Clock
+    machines: dict[tuple[str, int], Machine]
+
+    @property
+    def outbox(self) -> Outbox: ...
 
 
 @attrs.frozen
@@ -172,7 +185,7 @@ class Metrics:
         }
 
 
-def lifecycle_metrics(store: "Store", *, machine: str | None = None, window: float | None = None,
+def lifecycle_metrics(store: MetricsSource, *, machine: str | None = None, window: float | None = None,
                       stuck_after: float = 3600.0, now: float | None = None, oldest: int = 5) -> Metrics:
     """Compute the lifecycle metrics of ``store`` (of one machine's instances when ``machine`` is given)
     at ``now`` (default: the store's clock). ``oldest``: how many stuck ids to name per state."""
@@ -208,7 +221,7 @@ def _audit_filters(machine: str | None, now: float, window: float | None) -> tup
     return sql, params
 
 
-def _events(store: "Store", machine: str | None, now: float, window: float | None) -> EventCounts:
+def _events(store: MetricsSource, machine: str | None, now: float, window: float | None) -> EventCounts:
     extra, params = _audit_filters(machine, now, window)
     rows = store.backend.execute(
         f"SELECT outcome, COUNT(*) FROM statechart_audit WHERE event <> ?{extra} GROUP BY outcome",
@@ -217,7 +230,7 @@ def _events(store: "Store", machine: str | None, now: float, window: float | Non
     return EventCounts(counts.get("applied", 0), counts.get("unhandled", 0), counts.get("rejected", 0))
 
 
-def _transitions(store: "Store", machine: str | None, now: float, window: float | None
+def _transitions(store: MetricsSource, machine: str | None, now: float, window: float | None
                  ) -> tuple[TransitionCount, ...]:
     extra, params = _audit_filters(machine, now, window)
     rows = store.backend.execute(
@@ -238,7 +251,7 @@ def _active_states_where(machine: str | None) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def _time_in_state(store: "Store", machine: str | None, now: float) -> tuple[StateTime, ...]:
+def _time_in_state(store: MetricsSource, machine: str | None, now: float) -> tuple[StateTime, ...]:
     source, params = _active_states_where(machine)
     rows = store.backend.execute(
         f"SELECT i.machine, s.state, COUNT(*), AVG(s.entered_at), MIN(s.entered_at) {source} "
@@ -247,7 +260,7 @@ def _time_in_state(store: "Store", machine: str | None, now: float) -> tuple[Sta
                  for m, state, n, mean, first in rows)
 
 
-def _stuck(store: "Store", machine: str | None, now: float, stuck_after: float, oldest: int
+def _stuck(store: MetricsSource, machine: str | None, now: float, stuck_after: float, oldest: int
            ) -> tuple[tuple[StuckState, ...], int]:
     source, params = _active_states_where(machine)
     not_final, final_params = _not_final(store, machine)
@@ -271,7 +284,7 @@ def _stuck(store: "Store", machine: str | None, now: float, stuck_after: float, 
     return stuck, int(distinct)
 
 
-def _not_final(store: "Store", machine: str | None) -> tuple[str, list[Any]]:
+def _not_final(store: MetricsSource, machine: str | None) -> tuple[str, list[Any]]:
     """An SQL condition leaving out the final states of the registered machine versions."""
     sql, params = "", []
     for (name, version), registered in sorted(store.machines.items()):
@@ -284,14 +297,14 @@ def _not_final(store: "Store", machine: str | None) -> tuple[str, list[Any]]:
     return sql, params
 
 
-def _population(store: "Store", machine: str | None) -> tuple[Population, ...]:
+def _population(store: MetricsSource, machine: str | None) -> tuple[Population, ...]:
     sql = ("SELECT machine, version, COUNT(*), SUM(CASE WHEN done THEN 1 ELSE 0 END) FROM statechart_instances"
            + (" WHERE machine = ?" if machine is not None else "") + " GROUP BY machine, version ORDER BY machine, version")
     rows = store.backend.execute(sql, [machine] if machine is not None else []).fetchall()
     return tuple(Population(m, int(v), int(n), int(d or 0)) for m, v, n, d in rows)
 
 
-def _failures(store: "Store", machine: str | None) -> tuple[FailureCount, ...]:
+def _failures(store: MetricsSource, machine: str | None) -> tuple[FailureCount, ...]:
     from .quarantine import KINDS
 
     sql = "SELECT f.kind, f.parked, COUNT(*) FROM statechart_failures f"

@@ -27,18 +27,17 @@ import operator
 import threading
 import time
 import uuid
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, Protocol, Sequence
 
 import attrs
 
 from ..errors import DatabaseError, StoreInputError
 from .faults import retrying
+from ..clock import Clock
 from .inputs import check_count, check_limit, check_optional_id
+from .quarantine import Failure, QuarantineHost
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .core import Store
-
-__all__ = ["Outbox", "OutboxEvent"]
+__all__ = ["Outbox", "OutboxEvent", "OutboxHost"]
 
 _log = logging.getLogger("statechart.outbox")
 _COLUMNS = "id, instance_id, machine, event, data, created_at, published_at"
@@ -98,10 +97,20 @@ class _HandlerFailed(Exception):
         self.error = error
 
 
+class OutboxHost(QuarantineHost, Protocol):
+    """What the outbox needs of a store (a ``Store``). A protocol, not the Store class, so the
+    outbox sits below ``core`` (which builds it) and imports nothing back from it."""
+
+    clock: Clock
+    retries: int
+
+    def audit_failure(self, instance_id: str, event: str, actor: str | None, failure: Failure) -> None: ...
+
+
 class Outbox:
     """The outbox of one store (``store.outbox``)."""
 
-    def __init__(self, store: "Store") -> None:
+    def __init__(self, store: OutboxHost) -> None:
         self.store = store
 
     # -- reading -------------------------------------------------------------------------------------
@@ -336,7 +345,7 @@ class Outbox:
                 reason = f"{type(error).__name__}: {error}"[:1000]
                 failure = record_failure(store, "outbox", instance_id, f"outbox #{event.id} {event.event}", reason,
                                          now)
-                store._audit_failure(instance_id, f"(publish {event.event})", "relay", failure)
+                store.audit_failure(instance_id, f"(publish {event.event})", "relay", failure)
                 _log.warning("outbox relay: publishing event %d of instance %r failed (attempt %d): %s", event.id,
                              instance_id, failure.attempts, reason)
             for instance_id in sorted(recovered):

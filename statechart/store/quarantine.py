@@ -13,15 +13,23 @@ The functions here run inside the caller's transaction; the Store calls them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Protocol, Sequence
 
 import attrs
 
-if TYPE_CHECKING:  # pragma: no cover
-    from .core import Store
+from .backends import Backend
 
-__all__ = ["Failure", "KINDS", "MAX_BACKOFF", "backoff", "record_failure", "clear_failure", "failures",
-           "blocked_clause"]
+__all__ = ["QuarantineHost", "Failure", "KINDS", "MAX_BACKOFF", "backoff", "record_failure", "clear_failure",
+           "failures", "blocked_clause"]
+
+class QuarantineHost(Protocol):
+    """What quarantine needs of a store (a ``Store``): its connection and retry policy. A protocol,
+    not the Store class, so this module sits below ``core`` and imports nothing back from it."""
+
+    backend: Backend
+    max_attempts: int
+    retry_backoff: float
+
 
 #: What can fail for one instance: firing its timer, publishing its outbox event, migrating it.
 KINDS = ("timer", "outbox", "migration")
@@ -59,7 +67,7 @@ def _failure(row: Sequence[Any]) -> Failure:
                    float(row[8]))
 
 
-def record_failure(store: "Store", kind: str, instance_id: str, item: str, error: str, now: float) -> Failure:
+def record_failure(store: QuarantineHost, kind: str, instance_id: str, item: str, error: str, now: float) -> Failure:
     """Count one more failed attempt of ``kind`` for the instance; park it at ``store.max_attempts``."""
     backend = store.backend
     row = backend.execute(f"SELECT attempts, first_failed_at FROM statechart_failures WHERE kind = ? "
@@ -77,12 +85,12 @@ def record_failure(store: "Store", kind: str, instance_id: str, item: str, error
     return Failure(kind, instance_id, item, attempts, error, parked, first, now, next_attempt)
 
 
-def clear_failure(store: "Store", kind: str, instance_id: str) -> None:
+def clear_failure(store: QuarantineHost, kind: str, instance_id: str) -> None:
     """The work succeeded (or is retried by hand): forget its failures."""
     store.backend.execute("DELETE FROM statechart_failures WHERE kind = ? AND instance_id = ?", (kind, instance_id))
 
 
-def failures(store: "Store", *, kind: str | None = None, parked: bool | None = None,
+def failures(store: QuarantineHost, *, kind: str | None = None, parked: bool | None = None,
              instance_id: str | None = None, limit: int = 100, after: str | None = None) -> list[Failure]:
     """Recorded failures by instance id (keyset pagination: pass the last instance id as ``after``)."""
     where: list[str] = []
