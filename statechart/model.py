@@ -19,6 +19,7 @@ __all__ = [
     "Transition",
     "State",
     "MachineModel",
+    "format_seconds",
 ]
 
 #: The id of the implicit root state (SCXML's ``<scxml>`` element); never in a configuration.
@@ -88,7 +89,7 @@ class Transition:
     def label(self) -> str:
         """A short human form: ``EVENT [cond]``, used by traces and diagrams."""
         if self.delay is not None:
-            head = f"after {_format_seconds(self.delay)}"
+            head = f"after {format_seconds(self.delay)}"
         elif self.events:
             head = " ".join(self.events)
         else:
@@ -97,7 +98,9 @@ class Transition:
         return f"{head} [{guard}]" if guard else head
 
 
-def _format_seconds(seconds: float) -> str:
+def format_seconds(seconds: float) -> str:
+    """A delay as authors write it (``30m``, ``2d``, ``1500ms``): the largest unit that divides it exactly,
+    so a timer reads the same in a transition label, an analysis path and a diagram."""
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if seconds >= size and (seconds / size) == int(seconds / size):
             return f"{int(seconds / size)}{unit}"
