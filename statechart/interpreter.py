@@ -184,6 +184,12 @@ class ActionContext:
             self._immediate.append((send_id, self.send_counter))
         return send_id
 
+    @property
+    def immediate_sends(self) -> Sequence[tuple[str, int]]:
+        """(send id, seq) of every zero-delay send to this instance made during the step, in order:
+        the instance delivers them right after the step, before the caller's call returns."""
+        return self._immediate
+
     def send_to(self, target: Any, event: str, data: Any = None, *, delay: float = 0.0, id: str | None = None,
                 id_location: str | None = None) -> None:
         """SCXML ``<send>`` with a target: this session's external queue (no target, or
@@ -337,7 +343,7 @@ class Engine:
             configuration, history, running = self.microstep(plan, ctx, history)
             microsteps.append(plan)
             if len(microsteps) > limit:
-                raise self._loop_error(event, microsteps)
+                raise self.loop_error(event, microsteps)
         if not running and not status.done:
             self.exit_interpreter(configuration, ctx)
             ctx.pending, ctx._pending_copied = (), False  # a finished instance has no timers left
@@ -348,7 +354,10 @@ class Engine:
         new_status = Status(configuration, history, ctx.data, pending, not running, ctx.send_counter, ctx.bound)
         return new_status, record, ctx
 
-    def _loop_error(self, event: Event | None, microsteps: list[Microstep]) -> EventlessLoopError:
+    def loop_error(self, event: Event | None, microsteps: Sequence[Microstep]) -> EventlessLoopError:
+        """The error that stops a run which took more than ``microstep_limit`` microsteps for ``event``,
+        naming the transitions and states of the last ones; the instance raises it too when the
+        zero-delay sends a step caused keep sending."""
         tail = microsteps[-20:]
         transitions = list(dict.fromkeys(t.id for step in tail for t in step.transitions))
         states = list(dict.fromkeys(s for step in tail for s in sorted(step.configuration, key=self._order)))
