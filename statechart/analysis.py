@@ -1,9 +1,10 @@
 """Static analysis of a compiled machine: defects found before any instance runs, and test plans.
 
 Everything works from the compiled model (``machine.model``). The configurations an instance
-can be in are enumerated with the interpreter's own plan builder (the structural half of a
-microstep), guards ignored, so the set over-approximates what real instances reach: a state
-reported unreachable here is unreachable whatever the data. Transitions that can never be
+can be in are enumerated with the interpreter's own planning interface
+(:func:`~statechart.interpreter.plan_microstep`, the structural half of a microstep), guards
+ignored, so the set over-approximates what real instances reach: a state reported
+unreachable here is unreachable whatever the data. Transitions that can never be
 selected (shadowed by an unguarded transition that always wins) are pruned while enumerating.
 
     findings = check_machine(machine)           # [Finding(kind, message, location, subject)]
@@ -28,11 +29,10 @@ from .action_specs import model_actions, walk_actions
 from .authoring_checks import constant_guards, reentry_effects, unread_assignments
 from .durations import format_delay
 from .findings import Finding
-from .interpreter import _PlanBuilder
+from .interpreter import plan_microstep
 from .machine import Machine
-from .migrate.apply import done_events
-from .migrate.check import _passing
 from .model import ROOT, Location, State, StateKind, Transition
+from .resting import done_events, passing_reason
 
 __all__ = ["Finding", "Path", "StateSpace", "explore", "check_machine", "shortest_paths", "covers",
            "produced_events"]
@@ -160,7 +160,7 @@ class StateSpace:
             yield node[0]
 
     def resting(self, node: _Node) -> bool:
-        return _passing(self.machine, node[0]) is None
+        return passing_reason(self.machine.model, node[0]) is None
 
     def terminal(self, node: _Node) -> bool:
         states = self.machine.model.states
@@ -178,8 +178,8 @@ def _edges(machine: Machine, configuration: frozenset[str]) -> Iterator[tuple[Tr
     states = machine.model.states
     if any(states[s].kind is StateKind.FINAL and states[s].parent == ROOT for s in configuration):
         return  # a finished instance takes no more transitions
-    passing = _passing(machine, configuration)
-    pending_done = {f"done.state.{p}" for p in done_events(machine, configuration)}
+    passing = passing_reason(machine.model, configuration)
+    pending_done = {f"done.state.{p}" for p in done_events(machine.model, configuration)}
     for state_id in sorted(configuration, key=lambda s: states[s].order):
         for transition in states[state_id].transitions:
             if not transition.events:
@@ -206,7 +206,7 @@ def explore(machine: Machine, limit: int = DEFAULT_LIMIT) -> StateSpace:
     """Enumerate the configurations reachable from the start, guards ignored (at most ``limit``)."""
     engine = machine.engine
     root = machine.model.states[ROOT]
-    first = _PlanBuilder(engine, frozenset(), {}).build((root.initial,))  # type: ignore[arg-type]
+    first = plan_microstep(engine, frozenset(), (root.initial,), {})  # type: ignore[arg-type]
     start: _Node = (first.configuration, frozenset(dict(first.history_updates).items()))
     graph = nx.DiGraph()
     graph.add_node(start)
@@ -218,7 +218,7 @@ def explore(machine: Machine, limit: int = DEFAULT_LIMIT) -> StateSpace:
         configuration, history_key = node
         history = dict(history_key)
         for transition, step, cost in _edges(machine, configuration):
-            plan = _PlanBuilder(engine, configuration, history).build((transition,))
+            plan = plan_microstep(engine, configuration, (transition,), history)
             new_history = {**history, **dict(plan.history_updates)}
             target: _Node = (plan.configuration, frozenset(new_history.items()))
             if target not in graph:

@@ -7,7 +7,7 @@ fires delayed sends when its clock says they are due.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import Any, Mapping, Protocol
 
 import attrs
 
@@ -22,14 +22,38 @@ from .errors import (
 )
 from .events import Event, is_reserved_event
 from .jsonvalues import JSONValueError, json_value
-from .interpreter import ActionContext, Effect, Macrostep, PendingSend, Status, system_variables
-from .model import ROOT
+from .interpreter import ActionContext, Effect, Engine, Macrostep, PendingSend, Status, system_variables
+from .model import ROOT, MachineModel
 from .snapshot import Snapshot
 
-if TYPE_CHECKING:
-    from .machine import Machine
+__all__ = ["Instance", "MachineHandle", "SendResult", "checked_payload"]
 
-__all__ = ["Instance", "SendResult", "checked_payload"]
+
+class MachineHandle(Protocol):
+    """What an instance needs of its machine: the compiled model, the engine that steps it,
+    the identity a snapshot records, and the invariants checked mode verifies.
+
+    :class:`statechart.machine.Machine` is the one implementation; the protocol lets this
+    module run instances without importing the module that creates them (the arrow points
+    one way: machine -> instance)."""
+
+    @property
+    def model(self) -> MachineModel: ...
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def version(self) -> int: ...
+
+    @property
+    def definition_hash(self) -> str: ...
+
+    @property
+    def invariants(self) -> tuple[tuple[str, str | None, Any], ...]: ...
 
 
 @attrs.frozen
@@ -91,9 +115,9 @@ def checked_payload(event: str, data: Any) -> Any:
 
 
 class Instance:
-    """One running instance of a :class:`Machine`."""
+    """One running instance of a :class:`~statechart.machine.Machine` (its ``machine``)."""
 
-    def __init__(self, machine: "Machine", status: Status, clock: Clock, strict: bool, session_id: str,
+    def __init__(self, machine: MachineHandle, status: Status, clock: Clock, strict: bool, session_id: str,
                  checked: bool = False) -> None:
         self.machine = machine
         self._status = status
@@ -108,8 +132,11 @@ class Instance:
         self.events_sent: list[str] = []
 
     @classmethod
-    def _started(cls, machine: "Machine", status: Status, record: Macrostep, ctx: ActionContext, clock: Clock,
-                 strict: bool, session_id: str, checked: bool = False) -> "Instance":
+    def started(cls, machine: MachineHandle, status: Status, record: Macrostep, ctx: ActionContext, clock: Clock,
+                strict: bool, session_id: str, checked: bool = False) -> "Instance":
+        """The instance after its initial macrostep (``machine.engine.start`` gave ``status``,
+        ``record`` and ``ctx``): zero-delay sends it made are delivered and checked mode applies,
+        so ``initial_result`` reads as any other step's result. Used by ``Machine.start``."""
         instance = cls(machine, Status(frozenset(), {}, {}, (), False, 0), clock, strict, session_id, checked)
         instance.initial_result = instance._settle("", None, instance._status, status, record, ctx)
         return instance
@@ -277,7 +304,7 @@ class Instance:
     def _settle(self, event: str, data: Any, before: Status, after: Status, record: Macrostep,
                 ctx: ActionContext) -> SendResult:
         """Process the zero-delay sends to self that the step queued, then commit it all at once."""
-        if not ctx._immediate:  # the common case: one macrostep
+        if not ctx.immediate_sends:  # the common case: one macrostep
             if self.checked:
                 self._check_invariants(after, event)
             self._status = after
@@ -286,7 +313,7 @@ class Instance:
                 tuple(ctx.effects), tuple(ctx.logs), tuple(ctx.errors), after.done, before.pending, after.pending,
             )
         records, contexts = [record], [ctx]
-        queue = list(ctx._immediate)
+        queue = list(ctx.immediate_sends)
         engine = self.machine.engine
         steps = len(record.microsteps)
         while queue and not after.done:
@@ -297,10 +324,10 @@ class Instance:
             after, next_record, next_ctx = self._deliver(after, pending)
             records.append(next_record)
             contexts.append(next_ctx)
-            queue.extend(next_ctx._immediate)
+            queue.extend(next_ctx.immediate_sends)
             steps += len(next_record.microsteps)
             if steps > engine.microstep_limit:  # zero-delay sends that keep sending: nothing committed
-                raise engine._loop_error(record.event, [m for r in records for m in r.microsteps])
+                raise engine.loop_error(record.event, [m for r in records for m in r.microsteps])
         if self.checked:
             self._check_invariants(after, event)
         self._status = after

@@ -23,14 +23,14 @@ delayed sends and emitted effects are returned to the caller, and time is an arg
 from __future__ import annotations
 
 from collections import deque
-from typing import Any, Callable, Iterable, NamedTuple, Sequence
+from typing import Any, Callable, Iterable, Mapping, NamedTuple, Sequence
 
 import attrs
 
 from .errors import CallbackError, EventlessLoopError
 from .events import Event, descriptor_matches
 from .jsonvalues import copy_json
-from .limits import _BUDGET
+from .limits import reset_budget
 from .model import ROOT, Action, MachineModel, StateKind, Transition
 
 __all__ = [
@@ -42,6 +42,8 @@ __all__ = [
     "Macrostep",
     "Engine",
     "DEFAULT_MICROSTEP_LIMIT",
+    "plan_microstep",
+    "default_entry",
 ]
 
 DEFAULT_MICROSTEP_LIMIT = 1000
@@ -162,7 +164,7 @@ class ActionContext:
         self._pending_copied = False
         self._immediate: list[tuple[str, int]] = []
         self.bound: frozenset[str] = frozenset()
-        _BUDGET.step = None  # one context per macrostep: its iteration budget starts here (reset_budget)
+        reset_budget()  # one context per macrostep: its iteration budget starts here
 
     # -- the surface for Python actions -----------------------------------------------------
     def raise_event(self, name: str, data: Any = None) -> None:
@@ -181,6 +183,12 @@ class ActionContext:
         if delay <= 0:
             self._immediate.append((send_id, self.send_counter))
         return send_id
+
+    @property
+    def immediate_sends(self) -> Sequence[tuple[str, int]]:
+        """(send id, seq) of every zero-delay send to this instance made during the step, in order:
+        the instance delivers them right after the step, before the caller's call returns."""
+        return self._immediate
 
     def send_to(self, target: Any, event: str, data: Any = None, *, delay: float = 0.0, id: str | None = None,
                 id_location: str | None = None) -> None:
@@ -335,7 +343,7 @@ class Engine:
             configuration, history, running = self.microstep(plan, ctx, history)
             microsteps.append(plan)
             if len(microsteps) > limit:
-                raise self._loop_error(event, microsteps)
+                raise self.loop_error(event, microsteps)
         if not running and not status.done:
             self.exit_interpreter(configuration, ctx)
             ctx.pending, ctx._pending_copied = (), False  # a finished instance has no timers left
@@ -346,7 +354,10 @@ class Engine:
         new_status = Status(configuration, history, ctx.data, pending, not running, ctx.send_counter, ctx.bound)
         return new_status, record, ctx
 
-    def _loop_error(self, event: Event | None, microsteps: list[Microstep]) -> EventlessLoopError:
+    def loop_error(self, event: Event | None, microsteps: Sequence[Microstep]) -> EventlessLoopError:
+        """The error that stops a run which took more than ``microstep_limit`` microsteps for ``event``,
+        naming the transitions and states of the last ones; the instance raises it too when the
+        zero-delay sends a step caused keep sending."""
         tail = microsteps[-20:]
         transitions = list(dict.fromkeys(t.id for step in tail for t in step.transitions))
         states = list(dict.fromkeys(s for step in tail for s in sorted(step.configuration, key=self._order)))
@@ -729,3 +740,38 @@ class _PlanBuilder:
         if state.kind is StateKind.PARALLEL:
             return all(self.is_in_final_state(c, configuration) for c in self.engine._children[state_id])
         return False
+
+
+# -- the planning interface -----------------------------------------------------------------------
+# Static analysis and the migration check enumerate configurations with the interpreter's own
+# structural step, so what they report is what the engine would do. They use these two functions
+# rather than the plan builder itself: the builder's methods and the engine's caches stay free to change.
+
+
+def plan_microstep(engine: Engine, configuration: frozenset[str], enabled: Sequence[Transition],
+                   history: Mapping[str, frozenset[str]]) -> Microstep:
+    """The structural half of the spec's microstep for ``enabled`` taken in ``configuration``.
+
+    Conflicting transitions are removed, the exit and entry sets computed (``history`` is the
+    stored history a history target restores; an absent entry uses the history's default) and
+    the resulting :class:`Microstep` returned: configuration after, history to record, trace.
+    No guard is evaluated and no action runs; nothing is cached, so any configuration may be
+    asked about, reachable or not, without growing the engine's caches."""
+    stored = history if isinstance(history, dict) else dict(history)  # the builder never mutates it
+    return _PlanBuilder(engine, configuration, stored).build(tuple(enabled))
+
+
+def default_entry(engine: Engine, targets: Iterable[str]) -> frozenset[str]:
+    """The configuration that entering ``targets`` from nowhere gives: the targets, their
+    ancestors, and the default entries below any compound or parallel target, exactly as the
+    spec's computeEntrySet chooses them (history states use their defaults). No action runs."""
+    builder = _PlanBuilder(engine, frozenset(), {})
+    to_enter: dict[str, None] = {}
+    targets = list(targets)
+    # As the spec's computeEntrySet: every target's descendants first, then the ancestors, so a
+    # parallel ancestor enters its other regions by default only where no target lies.
+    for target in targets:
+        builder.add_descendant_states_to_enter(target, to_enter, set(), {})
+    for target in targets:
+        builder.add_ancestor_states_to_enter(target, ROOT, to_enter, set(), {})
+    return frozenset(to_enter)

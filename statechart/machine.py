@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from .clock import Clock, SystemClock
 from .compile import compile_machine
 from .errors import DefinitionMismatchError, IllegalSnapshotError, LoadError, PayloadError, Problem
+from .instance import Instance
 from .jsonvalues import JSONValueError, json_value
 from .legality import LegalityCache, legal_configuration_problems, snapshot_problems
 from .interpreter import DEFAULT_MICROSTEP_LIMIT, ActionContext, Engine, Status, system_variables
@@ -17,9 +18,6 @@ from .snapshot import Snapshot
 from .python_modules import PythonPolicy
 from .scxml_sources import MAX_SRC_BYTES
 from .yaml_loader import parse_yaml
-
-if TYPE_CHECKING:
-    from .instance import Instance
 
 __all__ = ["Machine", "load", "loads", "loads_scxml", "legal_configuration_problems"]
 
@@ -30,8 +28,10 @@ class Machine:
     def __init__(self, model: MachineModel, *, microstep_limit: int = DEFAULT_MICROSTEP_LIMIT) -> None:
         self.model = model
         self.engine = Engine(model, microstep_limit=microstep_limit)
+        #: What :func:`statechart.legality.snapshot_problems` needs to check a snapshot of this version
+        #: (restore, and the migration runner before it moves a stored row).
+        self.legality = LegalityCache(model)
         #: (state id, text, compiled expression) of every invariant, for checked mode; ROOT = the machine's.
-        self._legality = LegalityCache(model)
         self.invariants = tuple((sid, s.invariant, s.invariant_check) for sid, s in model.states.items()
                                 if s.invariant_check is not None)
 
@@ -57,10 +57,8 @@ class Machine:
 
     def start(self, data: Mapping[str, Any] | None = None, *, clock: Clock | None = None, strict: bool = False,
               checked: bool = False,
-              session_id: str | None = None) -> "Instance":
+              session_id: str | None = None) -> Instance:
         """Create an instance: initial data (overridden by ``data``), then the initial macrostep."""
-        from .instance import Instance
-
         clock = clock or SystemClock()
         session_id = session_id or uuid.uuid4().hex
         system = system_variables(self.name, session_id)
@@ -72,17 +70,15 @@ class Machine:
             except JSONValueError as error:
                 raise PayloadError(f"cannot start {self.name!r}: {error}") from None
         status, record, ctx = self.engine.start(ctx)
-        return Instance._started(self, status, record, ctx, clock, strict, session_id, checked)
+        return Instance.started(self, status, record, ctx, clock, strict, session_id, checked)
 
     def restore(self, snapshot: Snapshot | Mapping[str, Any] | str, *, clock: Clock | None = None,
-                strict: bool = False, checked: bool = False) -> "Instance":
+                strict: bool = False, checked: bool = False) -> Instance:
         """Continue an instance from a snapshot; runs no action. The definition must be the same.
 
         The snapshot is data from outside: it must describe an instance that can exist (a legal
         configuration, history values inside their parents, well-formed pending sends, exact field
         types, JSON data), otherwise :class:`IllegalSnapshotError` lists what is wrong."""
-        from .instance import Instance
-
         if isinstance(snapshot, str):
             snapshot = Snapshot.from_json(snapshot)
         elif not isinstance(snapshot, Snapshot):
@@ -90,7 +86,7 @@ class Machine:
         if snapshot.machine != self.name or snapshot.definition_hash != self.definition_hash:
             raise DefinitionMismatchError(snapshot.machine, snapshot.version, snapshot.definition_hash,
                                           self.version, self.definition_hash)
-        problems, data = snapshot_problems(self._legality, snapshot)
+        problems, data = snapshot_problems(self.legality, snapshot)
         if problems:
             raise IllegalSnapshotError(problems, machine=f"{self.name} v{self.version}")
         assert data is not None

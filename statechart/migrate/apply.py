@@ -9,10 +9,11 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 from ..events import Event
-from ..interpreter import ActionContext, PendingSend, _PlanBuilder, system_variables
+from ..interpreter import ActionContext, PendingSend, default_entry, system_variables
 from ..jsonvalues import JSONValueError, copy_json, json_value
 from ..machine import Machine, legal_configuration_problems
 from ..model import ROOT, StateKind
+from ..resting import done_events as _model_done_events
 from ..snapshot import Snapshot
 from .chain import TODO, InstanceView, MigrationError, Step
 
@@ -43,16 +44,7 @@ def view_of(snapshot: Snapshot, machine: Machine, instance_id: str) -> InstanceV
 def complete_configuration(machine: Machine, targets: Iterable[str]) -> frozenset[str]:
     """Targets plus their ancestors, and default entries below any compound or parallel target,
     exactly as entering those states would choose (history states use their defaults)."""
-    builder = _PlanBuilder(machine.engine, frozenset(), {})
-    to_enter: dict[str, None] = {}
-    targets = list(targets)
-    # As the spec's computeEntrySet: every target's descendants first, then the ancestors, so a
-    # parallel ancestor enters its other regions by default only where no target lies.
-    for target in targets:
-        builder.add_descendant_states_to_enter(target, to_enter, set(), {})
-    for target in targets:
-        builder.add_ancestor_states_to_enter(target, ROOT, to_enter, set(), {})
-    return frozenset(to_enter)
+    return default_entry(machine.engine, targets)
 
 
 def _entry(table: Any, state: str, machine: Machine) -> tuple[str | None, Any]:
@@ -211,24 +203,8 @@ def _check_at_rest(new: Machine, configuration: frozenset[str], data: dict[str, 
 
 def done_events(machine: Machine, configuration: frozenset[str]) -> list[str]:
     """The compound and parallel states (not the machine) that are complete in ``configuration``:
-    entering it raised ``done.state.<id>`` for each."""
-    states = machine.model.states
-    complete: list[str] = []
-
-    def is_complete(state_id: str) -> bool:
-        state = states[state_id]
-        children = [c for c in state.children if states[c].kind is not StateKind.HISTORY]
-        if state.kind is StateKind.COMPOUND:
-            return any(c in configuration and states[c].kind is StateKind.FINAL for c in children)
-        if state.kind is StateKind.PARALLEL:
-            return all(is_complete(c) for c in children)
-        return False
-
-    for state_id in sorted(configuration, key=lambda s: states[s].order):
-        if state_id != ROOT and states[state_id].kind in (StateKind.COMPOUND, StateKind.PARALLEL) \
-                and is_complete(state_id):
-            complete.append(state_id)
-    return complete
+    entering it raised ``done.state.<id>`` for each (see :func:`statechart.resting.done_events`)."""
+    return _model_done_events(machine.model, configuration)
 
 
 def _structure(step: Step, snapshot: Snapshot, view: InstanceView, old: Machine, new: Machine,

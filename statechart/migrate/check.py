@@ -17,12 +17,12 @@ import attrs
 
 from ..clock import VirtualClock
 from ..errors import StatechartError
-from ..events import descriptor_matches
-from ..interpreter import _PlanBuilder
+from ..interpreter import plan_microstep
 from ..machine import Machine
 from ..model import ROOT, StateKind, Transition
+from ..resting import passing_reason
 from ..snapshot import Snapshot
-from .apply import done_events, migrate_snapshot
+from .apply import migrate_snapshot
 from .chain import MigrationError, Step
 
 __all__ = ["Finding", "CheckReport", "reachable", "check_step", "random_walk_check"]
@@ -69,7 +69,7 @@ def reachable(machine: Machine, limit: int = DEFAULT_LIMIT) -> tuple[list[tuple[
     passed through, never stored, so it is left out; from it only what the step can still do is
     followed. Guards being ignored, the set over-approximates what instances can be in."""
     engine = machine.engine
-    start = _PlanBuilder(engine, frozenset(), {}).build((machine.model.states[ROOT].initial,))  # type: ignore[arg-type]
+    start = plan_microstep(engine, frozenset(), (machine.model.states[ROOT].initial,), {})  # type: ignore[arg-type]
     first = (start.configuration, dict(start.history_updates))
     seen = {(first[0], _key(first[1]))}
     found = [first]
@@ -77,12 +77,11 @@ def reachable(machine: Machine, limit: int = DEFAULT_LIMIT) -> tuple[list[tuple[
     exhaustive = True
     while queue and exhaustive:
         configuration, history = queue.popleft()
-        passing = _passing(machine, configuration)
+        passing = passing_reason(machine.model, configuration)
         for transition in _candidates(machine, configuration):
             if passing == "eventless" and transition.events:
                 continue  # eventless transitions are taken before any event is looked at
-            builder = _PlanBuilder(engine, configuration, history)
-            plan = builder.build((transition,))
+            plan = plan_microstep(engine, configuration, (transition,), history)
             new_history = {**history, **dict(plan.history_updates)}
             state = (plan.configuration, _key(new_history))
             if state not in seen:
@@ -92,27 +91,7 @@ def reachable(machine: Machine, limit: int = DEFAULT_LIMIT) -> tuple[list[tuple[
                 seen.add(state)
                 found.append((plan.configuration, new_history))
                 queue.append((plan.configuration, new_history))
-    return [pair for pair in found if _passing(machine, pair[0]) is None], exhaustive
-
-
-def _passing(machine: Machine, configuration: frozenset[str]) -> str | None:
-    """Why an instance cannot rest in ``configuration`` whatever its data ("eventless" or "done"), or None."""
-    states = machine.model.states
-    if any(states[s].kind is StateKind.FINAL and states[s].parent == ROOT for s in configuration):
-        return None
-    atomic = [s for s in configuration if states[s].is_atomic]
-    for state_id in atomic:
-        for source in (state_id,) + states[state_id].ancestors[:-1]:
-            if any(not t.events and t.check is None for t in states[source].transitions):
-                return "eventless"
-    for parent in done_events(machine, configuration):
-        event = f"done.state.{parent}"
-        for state_id in atomic:
-            for source in (state_id,) + states[state_id].ancestors[:-1]:
-                if any(t.check is None and any(descriptor_matches(d, event) for d in t.events)
-                       for t in states[source].transitions):
-                    return "done"
-    return None
+    return [pair for pair in found if passing_reason(machine.model, pair[0]) is None], exhaustive
 
 
 def _candidates(machine: Machine, configuration: frozenset[str]) -> Iterable[Transition]:

@@ -9,7 +9,7 @@ import attrs
 from ..machine import Machine
 from ..model import ROOT, State, Transition
 
-__all__ = ["MachineDiff", "diff_machines", "rename_candidates"]
+__all__ = ["MachineDiff", "diff_machines", "rename_candidates", "state_changes"]
 
 
 @attrs.frozen
@@ -42,7 +42,9 @@ def _describe(transition: Transition) -> str:
     return f"{transition.label} -> {target}"
 
 
-def _state_changes(old: State, new: State) -> list[str]:
+def state_changes(old: State, new: State) -> list[str]:
+    """How a state kept across two versions changed (kind, parent, entry or exit actions, initial
+    state), one short phrase each: the diff lists them, the risk report weighs them."""
     changes = []
     if old.kind is not new.kind:
         changes.append(f"{old.kind.value} -> {new.kind.value}")
@@ -78,7 +80,7 @@ def diff_machines(old: Machine, new: Machine) -> MachineDiff:
             changed_transitions.append((tid, "; ".join(reasons)))
     changed_states = []
     for sid in old_states.keys() & new_states.keys():
-        reasons = _state_changes(old_states[sid], new_states[sid])
+        reasons = state_changes(old_states[sid], new_states[sid])
         if reasons:
             changed_states.append((sid, "; ".join(reasons)))
     order = {sid: s.order for sid, s in new_states.items()} | {sid: s.order for sid, s in old_states.items()}

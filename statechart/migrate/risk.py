@@ -23,7 +23,7 @@ from typing import Any, Iterable
 import attrs
 
 from ..model import ROOT, MachineModel, State, StateKind, Transition
-from .diff import _state_changes, rename_candidates
+from .diff import rename_candidates, state_changes
 
 __all__ = ["Change", "RISKS", "classify_changes"]
 
@@ -104,7 +104,7 @@ def classify_changes(old_machine: Any, new_machine: Any, step: Any | None = None
     for state in new.states.values():  # kind, parent, exit actions, initial child (entry: below)
         if state.id == ROOT or state.id not in old.states:
             continue
-        reasons = [r for r in _state_changes(old.states[state.id], state) if r != "entry actions"
+        reasons = [r for r in state_changes(old.states[state.id], state) if r != "entry actions"
                    and not (r == "exit actions" and _texts(old.states[state.id].exit) == _texts(state.exit))]
         if reasons:
             structural = any(r.startswith("moved") or " -> " in r for r in reasons)

@@ -268,7 +268,7 @@ def _migrate_batch(store: Any, rows: Sequence[Sequence[Any]], steps: Sequence[St
             # A stored row is data: one that describes an impossible instance is reported as a
             # failure of this instance, never migrated into something else or crashing the run.
             snapshot, data_map = _snapshot(row, texts)
-            problems, _ = snapshot_problems(old_machine._legality, snapshot)
+            problems, _ = snapshot_problems(old_machine.legality, snapshot)
             if problems:
                 raise MigrationError(f"the stored instance cannot be restored: {'; '.join(problems)}")
             migrated = upgrade_snapshot(store, snapshot, steps, target, instance_id, cache)
@@ -367,7 +367,7 @@ def _dry_run(store: Any, machine: str, target: int, steps: Sequence[Step], batch
         for row in rows:
             try:
                 stored = store.decode_row(row)
-                problems, _ = snapshot_problems(store.machine(stored.machine, stored.version)._legality,
+                problems, _ = snapshot_problems(store.machine(stored.machine, stored.version).legality,
                                                 stored.snapshot)
                 if problems:
                     raise IllegalSnapshotError(problems, machine=stored.machine, instance_id=stored.id)

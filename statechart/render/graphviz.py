@@ -32,7 +32,8 @@ from ..errors import StatechartError
 from ..model import ROOT, Action, MachineModel, State, StateKind, Transition
 
 __all__ = ["render_dot", "render_migration_dot", "render_file", "GraphvizMissingError", "edge_label",
-           "ChangeMarks", "render_svg", "INSTALL_HINT", "ADDED", "REMOVED", "CHANGED", "UNREACHED"]
+           "ChangeMarks", "render_svg", "INSTALL_HINT", "ADDED", "REMOVED", "CHANGED", "UNREACHED",
+           "model_of", "actions_text", "block_actions_text"]
 
 INSTALL_HINT = "install Graphviz (apt-get install graphviz / brew install graphviz)"
 SYNTHETIC_VERBS = ("timer", "timer-cancel")
@@ -99,16 +100,20 @@ class _Digraph(graphviz.Digraph):
         super().attr(kw, **{k: _plain(v) for k, v in attrs.items()})
 
 
-def _model(machine: Any) -> MachineModel:
+def model_of(machine: Any) -> MachineModel:
+    """The compiled model of a :class:`~statechart.machine.Machine`, or the model itself: renderers take either."""
     return machine if isinstance(machine, MachineModel) else machine.model
 
 
-def _actions_text(actions: Iterable[Action]) -> str:
+def actions_text(actions: Iterable[Action]) -> str:
+    """Actions as their authors wrote them, ``; ``-separated; the timers the compiler adds for
+    delayed transitions are left out, the diagram shows those on the edge."""
     return "; ".join(a.text for a in actions if a.verb not in SYNTHETIC_VERBS)
 
 
-def _block_actions(blocks: tuple[tuple[Action, ...], ...]) -> str:
-    return _actions_text(a for block in blocks for a in block)
+def block_actions_text(blocks: tuple[tuple[Action, ...], ...]) -> str:
+    """:func:`actions_text` of a state's entry or exit blocks, all blocks in order."""
+    return actions_text(a for block in blocks for a in block)
 
 
 def _trim(text: str, width: int = 48) -> str:
@@ -145,7 +150,7 @@ def edge_label(transition: Transition, actions: bool = True, *, wrap: bool = Fal
         head = ""
     text = " ".join(part for part in (head, f"[{guard}]" if guard else "") if part)
     if actions:
-        body = _actions_text(transition.actions)
+        body = actions_text(transition.actions)
         if body and wrap:  # every action on the drawing, broken into lines (no ellipsis)
             text = "\n".join(([text] if text else []) + _wrap(f"/ {body}"))
         elif body:
@@ -156,7 +161,7 @@ def edge_label(transition: Transition, actions: bool = True, *, wrap: bool = Fal
 def full_label(transition: Transition) -> str:
     """The whole ``EVENT [guard] / actions`` text on one line, for tooltips."""
     text = edge_label(transition, actions=False)
-    body = _actions_text(transition.actions)
+    body = actions_text(transition.actions)
     return f"{text} / {body}" if text and body else (text or (f"/ {body}" if body else ""))
 
 
@@ -450,7 +455,7 @@ class _Builder:
             return
         name = "__initial__" if state.id == ROOT else f"{state.id}__initial"
         graph.node(name, label="", shape="point", width="0.12", style="filled", fillcolor="black")
-        label = _actions_text(state.initial.actions) if self.actions else ""
+        label = actions_text(state.initial.actions) if self.actions else ""
         for target in state.initial.targets:
             head, lhead = self.endpoint(target)
             attrs = {"label": "\\n".join(_wrap(f"/ {label}"))} if label else {}
@@ -470,7 +475,7 @@ class _Builder:
                         attrs = {"style": "dotted", "arrowhead": "vee", "tooltip": f"{state.id}: default"}
                         if lhead:
                             attrs["lhead"] = lhead
-                        label = _actions_text(state.initial.actions) if self.actions else ""
+                        label = actions_text(state.initial.actions) if self.actions else ""
                         if label:
                             attrs["label"] = "\\n".join(_wrap(f"/ {label}"))
                         self.graph.edge(state.id, head, **attrs)
@@ -621,7 +626,7 @@ def render_dot(machine: Any, *, actions: bool = True, configuration: Iterable[st
     ``instance``/``revision`` name a drawn instance in the title and ``pending`` (its
     ``PendingSend`` timers, due times relative to ``now`` when given) lists its timers in a
     note; ``changes`` marks what a review found added, changed and removed."""
-    builder = _Builder(_model(machine), actions=actions, configuration=configuration, data=data, counts=counts,
+    builder = _Builder(model_of(machine), actions=actions, configuration=configuration, data=data, counts=counts,
                        focus=focus, depth=depth, instance=instance, revision=revision, pending=pending, now=now,
                        changes=changes)
     return builder.build().source
@@ -694,7 +699,7 @@ def render_migration_dot(old_machine: Any, new_machine: Any, step: Any,
     it was, and a new state that no arrow reaches stays in the new column."""
     from ..migrate.arrows import step_arrows
 
-    old, new = _model(old_machine), _model(new_machine)
+    old, new = model_of(old_machine), model_of(new_machine)
     mapping = step_arrows(step, old, new, counts)
     graph = _Digraph(f"{old.name}_migration")
     title = f"{old.name}: v{old.version} \u2192 v{new.version}"

@@ -13,7 +13,7 @@ import re
 from typing import Any
 
 from ..model import ROOT, MachineModel, State, StateKind, Transition
-from .graphviz import CLOCK, _actions_text, _block_actions, _model, edge_label
+from .graphviz import CLOCK, actions_text, block_actions_text, edge_label, model_of
 
 __all__ = ["render_mermaid", "mermaid_id"]
 
@@ -107,7 +107,7 @@ class _Writer:
             return
         if parent.initial is not None:
             for target in parent.initial.targets:
-                label = _actions_text(parent.initial.actions) if self.actions else ""
+                label = actions_text(parent.initial.actions) if self.actions else ""
                 lines.append(f"{pad}[*] --> {mermaid_id(target)}" + (f" : / {_text(label)}" if label else ""))
         for child in parent.children:
             self.state(self.states[child], lines, level)
@@ -139,7 +139,7 @@ class _Writer:
         """Entry/exit actions and targetless transitions, as Mermaid state descriptions."""
         out = []
         if self.actions:
-            entry, exit_ = _block_actions(state.entry), _block_actions(state.exit)
+            entry, exit_ = block_actions_text(state.entry), block_actions_text(state.exit)
             if entry:
                 out.append(f"entry / {entry}")
             if exit_:
@@ -150,4 +150,4 @@ class _Writer:
 
 def render_mermaid(machine: Any, *, actions: bool = False) -> str:
     """The machine as Mermaid ``stateDiagram-v2`` text."""
-    return _Writer(_model(machine), actions).write()
+    return _Writer(model_of(machine), actions).write()
