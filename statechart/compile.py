@@ -80,11 +80,9 @@ class _Compiler(StateCompiler, TransitionCompiler, DataCompiler, ActionCompiler)
                 self.problem(doc.value_marks["states"], "`states` must be a non-empty mapping of state id -> state")
             else:
                 self.collect_states(states, ROOT)
-        binding = doc.get("binding", "early")
-        if binding not in ("early", "late"):
-            self.problem(doc.value_marks["binding"], f"binding must be 'early' or 'late', not {quote_repr(binding)}",
-                         "early: all data is set at start; late: a state's data is set when it is first entered")
-        self.late_binding = binding == "late"
+        self.late_binding = self.choice(doc, "binding", ("early", "late"), "binding",
+                                        "early: all data is set at start; late: a state's data is set when it "
+                                        "is first entered") == "late"
         data_spec = doc.get("data")
         if data_spec is None:
             data_spec = LocatedMap(doc.value_marks.get("data", doc.mark))

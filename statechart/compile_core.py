@@ -110,6 +110,15 @@ class CompilerCore:
                         or f"{what} accepts: {', '.join(allowed)}")
                 self.problem(mapping.key_marks[key], f"unknown key {quote_repr(key)} in {what}", hint)
 
+    def choice(self, body: LocatedMap, key: str, choices: tuple[str, str], what: str, meaning: str) -> str:
+        """The value of ``key`` (the first choice when absent), which must be one of two words;
+        otherwise a problem with a did-you-mean hint, or what the words mean."""
+        value = body.get(key, choices[0])
+        if value not in choices:
+            self.problem(body.value_marks[key], f"{what} must be {choices[0]!r} or {choices[1]!r}, not "
+                         f"{quote_repr(value)}", closest(str(value), choices) or meaning)
+        return value
+
     def check_text(self, body: LocatedMap, key: str) -> None:
         """A free-text key (`description`, `invariant`) must hold a string."""
         if key in body and not isinstance(body[key], str):

@@ -148,12 +148,8 @@ class StateCompiler(CompilerCore):
             if parent == ROOT or parent_kind not in (StateKind.COMPOUND, StateKind.PARALLEL):
                 self.problem(mark, f"history state {quote_repr(state_id)} must be the child of a compound or parallel state",
                              "move it inside the state whose history it keeps")
-            mode = body.get("history", "shallow")
-            if mode not in ("shallow", "deep"):
-                self.problem(body.value_marks["history"], f"history must be 'shallow' or 'deep', not {quote_repr(mode)}",
-                             closest(str(mode), ("shallow", "deep")) or "shallow remembers the active child, "
-                             "deep every active descendant")
-            history_deep = mode == "deep"
+            history_deep = self.choice(body, "history", ("shallow", "deep"), "history",
+                                       "shallow remembers the active child, deep every active descendant") == "deep"
             initial = self.history_default(state_id, body, parent, mark)
         elif kind is StateKind.PARALLEL:
             regions = [c for c in children if self.raw_states[c][1] is not StateKind.HISTORY]

@@ -173,12 +173,9 @@ class TransitionCompiler(CompilerCore):
             check = checks[0] if len(checks) == 1 else all_checks(tuple(checks)) if checks else None
             if "actions" in spec:
                 actions = self.action_list(spec["actions"], spec.value_marks["actions"], f"actions of {transition_id}")
-            kind = spec.get("type", "external")
-            if kind not in ("external", "internal"):
-                self.problem(spec.value_marks["type"], f"transition type must be 'external' or 'internal', not {quote_repr(kind)}",
-                             closest(str(kind), ("external", "internal")) or "internal keeps the source state "
-                             "active when the targets are its descendants")
-            internal = kind == "internal"
+            internal = self.choice(spec, "type", ("external", "internal"), "transition type",
+                                   "internal keeps the source state active when the targets are its "
+                                   "descendants") == "internal"
             self.check_text(spec, "description")
             description = spec.get("description")
         elif spec is not None:

@@ -202,17 +202,7 @@ class Instance:
         is copied, so the caller keeping a reference cannot change the instance afterwards."""
         if data is not None or event[:1] in "dea" or type(event) is not str:  # "dea": done, error, after
             data = checked_payload(event, data)
-        # The body of _send, repeated: one call less on the path every event takes.
-        before = self._status
-        if before.done:
-            raise InstanceDoneError(event, before.configuration)
-        if self.strict and not self.machine.model.knows_event(event):
-            raise UnknownEventError(self.machine.name, event, self.machine.model.events)
-        after, record, ctx = self.machine.engine.macrostep(before, Event(event, data), self._system,
-                                                           self.clock.now())
-        if self.strict and not record.handled:
-            raise UnhandledEventError(event, before.configuration, ctx.errors)
-        return self._settle(event, data, before, after, record, ctx)
+        return self._send(event, data)
 
     def _send(self, event: str, data: Any) -> SendResult:
         """``send`` for an event name and payload already checked (the store checks before it reads)."""

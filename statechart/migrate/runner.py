@@ -24,7 +24,7 @@ from ..interpreter import PendingSend
 from ..legality import snapshot_problems
 from ..machine import Machine
 from ..snapshot import Snapshot
-from ..store.core import INSTANCE_COLUMNS, dump_json
+from ..store.core import INSTANCE_COLUMNS, dump_json, encode_json
 from ..store.faults import retrying
 from ..store.quarantine import clear_failure, record_failure
 from ..store.inputs import check_count, check_id, check_optional_version
@@ -210,7 +210,6 @@ def _rows(store: Any, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in store.backend.execute(sql, params).fetchall()]
 
 
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
 
 
 class _Texts:
@@ -229,7 +228,7 @@ class _Texts:
     def encode(self, states: frozenset[str]) -> str:
         text = self.texts.get(states)
         if text is None:
-            text = self.texts[states] = _ENCODE(sorted(states))
+            text = self.texts[states] = encode_json(sorted(states))
         return text
 
 
@@ -288,7 +287,7 @@ def _migrate_batch(store: Any, rows: Sequence[Sequence[Any]], steps: Sequence[St
             entered_text = row[15]
         else:
             entered = {s: old_entered.get(s, now) for s in after}
-            entered_text = _ENCODE(entered)
+            entered_text = encode_json(entered)
             changed = {s for s in after & before if old_states[s].is_atomic != model_states[s].is_atomic}
             state_deletes.extend((instance_id, s) for s in (before - after) | changed)
             state_inserts.extend((instance_id, s, model_states[s].is_atomic, entered.get(s, now))
@@ -296,13 +295,13 @@ def _migrate_batch(store: Any, rows: Sequence[Sequence[Any]], steps: Sequence[St
         if migrated.pending_sends == snapshot.pending_sends:
             pending_text = row[7]
         else:
-            pending_text = _ENCODE([[p.id, p.event, p.data, p.due, p.seq, p.internal_id]
+            pending_text = encode_json([[p.id, p.event, p.data, p.due, p.seq, p.internal_id]
                                     for p in migrated.pending_sends])
             timer_owners.append((instance_id,))
             timer_inserts.extend((instance_id, p.id, p.seq, p.event, p.due) for p in migrated.pending_sends)
-        history_text = row[5] if migrated.history == snapshot.history else _ENCODE(
+        history_text = row[5] if migrated.history == snapshot.history else encode_json(
             {k: sorted(v) for k, v in migrated.history.items()})
-        bound_text = _ENCODE(sorted(migrated.bound_states)) if migrated.bound_states else "[]"
+        bound_text = encode_json(sorted(migrated.bound_states)) if migrated.bound_states else "[]"
         updates.append((target, definition_hash, configuration_text, history_text, data_text, pending_text,
                         bound_text, migrated.done, revision + 1, now, entered_text, instance_id, revision))
         audits.append((instance_id, row[1], target, revision + 1, f"(migrate v{version}->v{target})", "null", "[]",

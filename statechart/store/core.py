@@ -64,7 +64,7 @@ if TYPE_CHECKING:  # imported when used: most programs never read the outbox or 
     from .metrics import Metrics
     from .outbox import Outbox
 
-__all__ = ["Store", "StoredInstance", "Receipt", "PruneCounts", "DEFAULT_RETRIES", "DEFAULT_MAX_ATTEMPTS",
+__all__ = ["Store", "StoredInstance", "Receipt", "PruneCounts", "encode_json", "DEFAULT_RETRIES", "DEFAULT_MAX_ATTEMPTS",
            "DEFAULT_RETRY_BACKOFF", "INSTANCE_COLUMNS", "dump_json"]
 
 DEFAULT_RETRIES = 10
@@ -88,7 +88,10 @@ INSTANCE_COLUMNS = ("id, machine, version, definition_hash, configuration, histo
 
 
 _log = logging.getLogger("statechart.store")
-_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+#: The compact JSON of every column, without :func:`dump_json`'s checks: for values the store and
+#: the runner built themselves (state ids, entry times, pending sends already checked).
+encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_ENCODE = encode_json
 
 
 def dump_json(value: Any) -> str:

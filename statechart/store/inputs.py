@@ -45,34 +45,30 @@ def check_optional_id(value: Any, what: str) -> str | None:
     return None if value is None else check_id(value, what)
 
 
-def _integer(value: Any, what: str) -> int:
+def _integer(value: Any, what: str, low: int, high: int, *, grouped: bool = True) -> int:
+    """An int (not a bool) within ``low .. high``, else StoreInputError naming ``what`` (counts are
+    shown with thousands separators, versions as written)."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise StoreInputError(what, value, f"must be an integer, not {type(value).__name__}")
+    if not low <= value <= high:
+        bounds = f"{low:,} and {high:,}" if grouped else f"{low} and {high}"
+        raise StoreInputError(what, value, f"must be between {bounds}")
     return value
 
 
 def check_limit(value: Any, what: str = "limit") -> int:
     """A non-negative int up to MAX_LIMIT."""
-    _integer(value, what)
-    if not 0 <= value <= MAX_LIMIT:
-        raise StoreInputError(what, value, f"must be between 0 and {MAX_LIMIT:,}")
-    return value
+    return _integer(value, what, 0, MAX_LIMIT)
 
 
 def check_count(value: Any, what: str) -> int:
     """A positive int up to MAX_LIMIT (batch sizes)."""
-    _integer(value, what)
-    if not 1 <= value <= MAX_LIMIT:
-        raise StoreInputError(what, value, f"must be between 1 and {MAX_LIMIT:,}")
-    return value
+    return _integer(value, what, 1, MAX_LIMIT)
 
 
 def check_version(value: Any, what: str = "version") -> int:
     """A machine version: 1 .. MAX_VERSION."""
-    _integer(value, what)
-    if not 1 <= value <= MAX_VERSION:
-        raise StoreInputError(what, value, f"must be between 1 and {MAX_VERSION}")
-    return value
+    return _integer(value, what, 1, MAX_VERSION, grouped=False)
 
 
 def check_optional_version(value: Any, what: str = "version") -> int | None:
