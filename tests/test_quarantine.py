@@ -324,7 +324,7 @@ def test_a_relay_whose_claim_expired_is_skipped_no_more(store_url: str, clock: V
 
 
 # -- schema ----------------------------------------------------------------------------------------------------
-def test_a_store_written_by_schema_version_2_is_upgraded_to_3_in_place(store_url: str) -> None:
+def test_a_store_written_by_schema_version_2_is_upgraded_in_place(store_url: str) -> None:
     from statechart.store.backends import open_backend
     from statechart.store.schema import _MIGRATION_TABLES, _TABLES, SCHEMA_VERSION, _statements
 
@@ -338,7 +338,7 @@ def test_a_store_written_by_schema_version_2_is_upgraded_to_3_in_place(store_url
                         "VALUES ('i1', 'mult', 'kept', 'null', 1.0)")
     backend.close()
     with open_store(store_url, VirtualClock(5.0), MULT) as store:
-        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.schema_version() == SCHEMA_VERSION == 4
         assert rows(store, "SELECT COUNT(*) FROM statechart_failures") == [(0,)]
         seen: list[str] = []
         assert store.outbox.relay(lambda e: seen.append(e.event), poll_interval=0, max_idle_polls=1) == 1

@@ -7,7 +7,7 @@ refused, never written to.
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS statechart_instances (
@@ -148,14 +148,21 @@ def _statements(text: str, dialect: str) -> list[str]:
     return [statement.strip() for statement in text.format(**_TYPES[dialect]).split(";") if statement.strip()]
 
 
+# Version 4: composition, operations and rollout. Each feature adds its own named DDL text (new
+# tables, or ``ALTER TABLE ... ADD COLUMN`` for existing ones) to this tuple, in the order written.
+_V4_PARTS: tuple[str, ...] = ()
+
+
 def table_statements(dialect: str) -> list[str]:
-    """The DDL of the current schema for ``dialect`` ("sqlite" or "postgresql")."""
-    return (_statements(_TABLES, dialect) + _statements(_MIGRATION_TABLES, dialect)
-            + _statements(_FAULT_TABLES, dialect))
+    """The DDL of the current schema for ``dialect`` ("sqlite" or "postgresql"): the first tables,
+    then every upgrade step in order, so a new database and an upgraded one end up the same."""
+    return _statements(_TABLES, dialect) + [statement for version in sorted(UPGRADES)
+                                            for statement in UPGRADES[version][dialect]]
 
 
 #: Steps from version N to N+1, per dialect: ``UPGRADES[N]`` upgrades a version-N database.
 UPGRADES: dict[int, dict[str, list[str]]] = {
     1: {dialect: _statements(_MIGRATION_TABLES, dialect) for dialect in _TYPES},
     2: {dialect: _statements(_FAULT_TABLES, dialect) for dialect in _TYPES},
+    3: {dialect: [statement for part in _V4_PARTS for statement in _statements(part, dialect)] for dialect in _TYPES},
 }
