@@ -19,6 +19,7 @@ that points at the offending text.
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any, NoReturn
@@ -153,13 +154,26 @@ class Expression:
     names: frozenset[str] = frozenset()
 
 
+#: How many distinct (text, machine) compilations are kept: machines repeat their guards and
+#: assignments (``count < 3`` on every retry state), and a chart of thousands of states would
+#: otherwise parse, check and compile each occurrence again. Bounded, as texts come from data.
+COMPILED_CACHE_SIZE = 4096
+
+
 def compile_expression(source: str, *, machine_name: str = "") -> Expression:
     """Check ``source`` against the allow-list and compile it once.
 
     ``machine_name`` only labels the code object (it shows up in tracebacks
     raised while evaluating), so that a failing guard can be traced back to
-    its machine file.
+    its machine file. The same text for the same machine returns the same
+    :class:`Expression` (it is immutable and its function pure); a text that
+    fails raises anew each time.
     """
+    return _compile_cached(source, machine_name)
+
+
+@functools.lru_cache(maxsize=COMPILED_CACHE_SIZE)
+def _compile_cached(source: str, machine_name: str) -> Expression:
     if not source.strip():
         raise ExpressionSyntaxError("empty expression", 0, source)
     # compile() in "eval" mode rejects leading indentation, but YAML values

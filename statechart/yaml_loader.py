@@ -4,6 +4,12 @@ PyYAML's ``safe_load`` is unfit for machine files: it reads the key ``on`` as ``
 silently keeps the last of two duplicate keys. We compose the node graph ourselves and
 build :class:`LocatedMap` / :class:`LocatedList` containers that carry the line and
 column of every key and value, so the compiler can point at ``file:line:col``.
+
+Scanning and parsing are libyaml's when PyYAML was built with it (nine times faster than
+the pure-Python scanner, which was most of the time a large chart took to load); composing
+stays in Python, where the nesting limit is enforced, and libyaml reports the same marks.
+A document libyaml refuses is parsed again by the pure-Python parser, so every error
+message and position is the one PyYAML has always given.
 """
 
 from __future__ import annotations
@@ -13,6 +19,13 @@ from typing import Any
 
 import attrs
 import yaml
+from yaml.composer import Composer
+from yaml.resolver import Resolver
+
+try:
+    from yaml.cyaml import CParser
+except ImportError:  # PyYAML built without libyaml: the pure-Python parser does it all
+    CParser = None
 
 from .quoting import quote_repr
 from .errors import Problem
@@ -78,22 +91,24 @@ class LocatedList(list):
         self.item_marks: list[Mark] = []
 
 
-def _mark(node: yaml.Node) -> Mark:
+def _mark(node: yaml.Node, text: str = "") -> Mark:
     quoted = isinstance(node, yaml.ScalarNode) and node.style in ("'", '"')
     segments: tuple[tuple[int, int, int], ...] = ()
     if isinstance(node, yaml.ScalarNode) and node.end_mark.line > node.start_mark.line:
-        segments = _segments(node, quoted)
+        segments = _segments(node, quoted, text)
     return Mark(node.start_mark.line + 1, node.start_mark.column + 1, quoted, segments)
 
 
-def _segments(node: yaml.ScalarNode, quoted: bool) -> tuple[tuple[int, int, int], ...]:
-    """Where each source line of a multi-line scalar starts in its value (see :class:`Mark`)."""
+def _segments(node: yaml.ScalarNode, quoted: bool, text: str) -> tuple[tuple[int, int, int], ...]:
+    """Where each source line of a multi-line scalar starts in its value (see :class:`Mark`).
+
+    Positions are character indexes into the document's ``text`` (libyaml's marks carry no
+    buffer, only the index, which counts characters as PyYAML's does)."""
     start, end = node.start_mark, node.end_mark
-    buffer = start.buffer
-    if not isinstance(buffer, str) or not isinstance(node.value, str):
+    if not text or not isinstance(node.value, str):
         return ()
-    line_start = buffer.rfind("\n", 0, start.pointer) + 1
-    lines = buffer[line_start : end.pointer].split("\n")
+    line_start = text.rfind("\n", 0, start.index) + 1
+    lines = text[line_start : end.index].split("\n")
     value, position, result = node.value, 0, []
     for index, raw in enumerate(lines):
         if index == 0:
@@ -120,8 +135,9 @@ def _segments(node: yaml.ScalarNode, quoted: bool) -> tuple[tuple[int, int, int]
 class _Builder:
     """Turns a composed node graph into located containers, collecting problems."""
 
-    def __init__(self, file: str) -> None:
+    def __init__(self, file: str, text: str) -> None:
         self.file = file
+        self.text = text
         self.problems: list[Problem] = []
         self._scalars = yaml.SafeLoader("")  # only used for its scalar constructors
         self._open: set[int] = set()  # ids of the collections being built (to find alias cycles)
@@ -169,7 +185,7 @@ class _Builder:
             result = LocatedList(_mark(node))
             for item in node.value:
                 result.append(self.build(item))
-                result.item_marks.append(_mark(item))
+                result.item_marks.append(_mark(item, self.text))
             return result
         finally:
             self._open.discard(id(node))
@@ -191,8 +207,8 @@ class _Builder:
                               f"first written at line {first.line}, column {first.column}")
                 continue
             result[key] = self.build(value_node)
-            result.key_marks[key] = _mark(key_node)
-            result.value_marks[key] = _mark(value_node)
+            result.key_marks[key] = _mark(key_node, self.text)
+            result.value_marks[key] = _mark(value_node, self.text)
         return result
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
@@ -216,7 +232,7 @@ class _Builder:
         return value
 
     def _problem(self, node: yaml.Node, message: str, hint: str | None = None) -> None:
-        mark = _mark(node)
+        mark = _mark(node, self.text)
         self.problems.append(Problem(self.file, mark.line, mark.column, message, hint))
 
 
@@ -228,12 +244,9 @@ class _TooLarge(Exception):
         self.node, self.message, self.hint, self.mark = node, message, hint, mark
 
 
-class _DepthLimitedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader whose (recursive) composer stops at :data:`MAX_DEPTH` levels of nesting."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self._depth = 0
+class _DepthLimited:
+    """A composer that stops at :data:`MAX_DEPTH` levels of nesting: PyYAML's composer recurses
+    once per level, and a hostile document could otherwise reach Python's stack limit."""
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         self._depth += 1
@@ -242,9 +255,40 @@ class _DepthLimitedLoader(yaml.SafeLoader):
                 raise _TooLarge(None, f"mappings and lists nest more than {MAX_DEPTH} deep",
                                 "flatten the structure; machine files nest a handful of levels",
                                 self.peek_event().start_mark)
-            return super().compose_node(parent, index)
+            return super().compose_node(parent, index)  # type: ignore[misc]
         finally:
             self._depth -= 1
+
+
+class _PureLoader(_DepthLimited, yaml.SafeLoader):
+    """PyYAML's pure-Python safe loader with the nesting limit: the reference for every error."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+
+if CParser is not None:
+    class _FastLoader(_DepthLimited, Composer, CParser, Resolver):  # type: ignore[misc]
+        """libyaml's scanner and parser under PyYAML's Python composer and resolver (the same
+        nodes, tags and marks as :class:`_PureLoader`, several times faster)."""
+
+        def __init__(self, stream: str) -> None:
+            CParser.__init__(self, stream)
+            Composer.__init__(self)
+            Resolver.__init__(self)
+            self._depth = 0
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """The node graph of ``text``: libyaml's parse when it is there and accepts the text, else
+    PyYAML's, whose errors (raised from here) are the ones :func:`parse_yaml` explains."""
+    if CParser is not None:
+        try:
+            return yaml.compose(text, Loader=_FastLoader)
+        except yaml.YAMLError:
+            pass  # parse again below for PyYAML's own message and position
+    return yaml.compose(text, Loader=_PureLoader)
 
 
 def _explained(error: yaml.MarkedYAMLError) -> tuple[str, str | None]:
@@ -275,7 +319,7 @@ def _explained(error: yaml.MarkedYAMLError) -> tuple[str, str | None]:
 def parse_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
     """Parse one YAML document; returns the located value (or None) and the problems found."""
     try:
-        node = yaml.compose(text, Loader=_DepthLimitedLoader)
+        node = _compose(text)
     except _TooLarge as error:
         mark = error.mark
         return None, [Problem(file, mark.line + 1, mark.column + 1, error.message, error.hint)]
@@ -297,10 +341,10 @@ def parse_yaml(text: str, file: str) -> tuple[Any, list[Problem]]:
         return None, [Problem(file, 1, 1, f"invalid YAML: {error}")]
     if node is None:
         return None, [Problem(file, 1, 1, "the file is empty", "a machine needs `machine`, `version` and `states`")]
-    builder = _Builder(file)
+    builder = _Builder(file, text)
     try:
         return builder.build(node), builder.problems
     except _TooLarge as error:
-        mark = _mark(error.node)
+        mark = _mark(error.node, text)
         return None, builder.problems + [Problem(file, mark.line, mark.column, error.message, error.hint)]
 
