@@ -8,6 +8,7 @@ test writes its text so that the position can be checked by eye.
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 from textwrap import dedent
 from typing import Any
@@ -1583,3 +1584,73 @@ def test_example_text_with_a_slice_replaced_loads_or_raises_load_error(start: in
     except LoadError as error:
         assert error.problems
         assert all(p.line >= 1 and p.column >= 1 for p in error.problems)
+
+
+# ------------------------------------------------------------------ libyaml and the pure-Python parser
+
+PARITY_TEXTS = [
+    "a: 'é€😀 x'\nb: |\n  héllo\n  wörld 😀\nc: [1, \"ü\", 2.5, null, true]\nd: \"x\n  y\"\ne: >\n  folded\n  text\n",
+    "top: &anchor {x: [1, 2, {y: z}]}\nother: *anchor\nlist: [*anchor, *anchor]\n",
+    "a: 1\na: 2\n<<: {b: 1}\n? [k]\n: v\nc: yes\nd: !!set {x}\ne: 2024-01-01\nf: !!int nope\n",
+    "cycle: &c\n  inner: *c\n",
+    "a: *undefined\n",
+    "a: &x 1\nb: &x 2\n",
+    "a: 1\n---\nb: 2\n",
+    "a: [1, 2\nb: 3\n",
+    "a:\n\tb: 1\n",
+    "a: b: c\n",
+    "a: \x07\n",
+    "",
+    "# only a comment\n",
+    "~\n",
+    "states: " + "[" * 150 + "]" * 150 + "\n",
+    "data:\n" + "".join(" " * (i + 1) + f"k{i}:\n" for i in range(120)),
+    "\n".join(["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+              + [f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 10) + "]" for n in range(1, 7)]) + "\n",
+]
+
+
+def _located(value: Any) -> Any:
+    """A located value with every mark spelled out, so two parses compare mark for mark."""
+    if isinstance(value, dict):
+        return ("map", value.mark, [(k, value.key_marks[k], value.value_marks[k], _located(v))
+                                    for k, v in value.items()])
+    if isinstance(value, list):
+        return ("list", value.mark, list(zip(value.item_marks, map(_located, value))))
+    return value
+
+
+@pytest.mark.parametrize("text", PARITY_TEXTS + [
+    path.read_text(encoding="utf-8") for path in sorted(Path(__file__).resolve().parent.parent.glob("machines/*/*.yaml"))])
+def test_libyaml_and_the_pure_python_parser_read_a_document_alike(text: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """libyaml reads machine files for speed; every value, mark, problem and error must be what
+    PyYAML's own parser gives, or a file would read differently on a machine without libyaml."""
+    from statechart import yaml_loader
+
+    if yaml_loader.CParser is None:
+        if os.environ.get("CI"):
+            pytest.fail("PyYAML is built without libyaml here: CI compares the two parsers")
+        pytest.skip("PyYAML is built without libyaml: nothing to compare")
+    fast_value, fast_problems = parse_yaml(text, FILE)
+    monkeypatch.setattr(yaml_loader, "CParser", None)
+    pure_value, pure_problems = parse_yaml(text, FILE)
+    assert fast_problems == pure_problems
+    assert _located(fast_value) == _located(pure_value)
+    # Mark's segments (where a multi-line scalar's lines start) are not part of its equality
+    assert [m.segments for m in _marks(fast_value)] == [m.segments for m in _marks(pure_value)]
+
+
+def _marks(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [value.mark, *value.key_marks.values(), *value.value_marks.values(),
+                *(m for v in value.values() for m in _marks(v))]
+    if isinstance(value, list):
+        return [value.mark, *value.item_marks, *(m for v in value for m in _marks(v))]
+    return []
+
+
+def test_a_multi_line_scalar_is_located_line_by_line_through_libyaml() -> None:
+    value, problems = parse_yaml("machine: m\ncond: |\n  a and\n    b\n", FILE)
+    assert problems == []
+    mark = value.value_marks["cond"]
+    assert [mark.at(0), mark.at(8)] == [statechart.yaml_loader.Mark(3, 3), statechart.yaml_loader.Mark(4, 5)]  # a, b
